@@ -1,0 +1,122 @@
+/*
+ * Building responses: JSON bodies, the one error shape of the API, and the
+ * request's query and header accessors.
+ */
+#include "http_int.h"
+
+#include "coop/metrics.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Responses are bounded too: a handler that tries to build more than this
+ * has a bug, and gets a 500 rather than exhausting memory. */
+#define RESPONSE_MAX (64u << 20)
+
+void coop_http_response_init_(struct coop_http_response *res)
+{
+    memset(res, 0, sizeof *res);
+    res->status = 200;
+    coop_buf_init(&res->body, RESPONSE_MAX);
+}
+
+void coop_http_response_dispose_(struct coop_http_response *res)
+{
+    coop_buf_dispose(&res->body);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        free(res->header_names[i]);
+        free(res->header_values[i]);
+    }
+    res->nheaders = 0;
+}
+
+coop_err coop_http_set_header(struct coop_http_response *res, const char *name, const char *value)
+{
+    if (res->nheaders == COOP_HTTP_MAX_HEADERS)
+        return COOP_ERR_TOO_LARGE;
+    /* Header injection is impossible by construction: no CR or LF. */
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+        return COOP_ERR_INVALID;
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return COOP_ERR_NOMEM;
+    }
+    res->header_names[res->nheaders] = n;
+    res->header_values[res->nheaders] = v;
+    res->nheaders++;
+    return COOP_ERR_OK;
+}
+
+void coop_http_error(struct coop_http_response *res, const struct coop_http_request *req,
+                     unsigned status, const char *code, const char *message)
+{
+    res->status = status;
+    res->content_type = NULL;
+    coop_buf_reset(&res->body);
+    coop_buf_puts(&res->body, "{\"error\":{\"code\":");
+    coop_buf_json_str(&res->body, code, strlen(code));
+    coop_buf_puts(&res->body, ",\"message\":");
+    coop_buf_json_str(&res->body, message, strlen(message));
+    coop_buf_puts(&res->body, ",\"request_id\":");
+    const char *rid = req && req->request_id ? req->request_id : "";
+    coop_buf_json_str(&res->body, rid, strlen(rid));
+    coop_buf_puts(&res->body, "}}");
+}
+
+void coop_http_json(struct coop_http_response *res, unsigned status, struct json_object *obj)
+{
+    size_t len;
+    const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+    res->status = status;
+    res->content_type = NULL;
+    coop_buf_reset(&res->body);
+    if (coop_buf_append(&res->body, text, len) != COOP_ERR_OK) {
+        res->status = 500;
+        coop_buf_reset(&res->body);
+        coop_buf_puts(&res->body, "{\"error\":{\"code\":\"internal\",\"message\":\"response too large\"}}");
+    }
+}
+
+void coop_http_json_text(struct coop_http_response *res, unsigned status, const char *json)
+{
+    res->status = status;
+    res->content_type = NULL;
+    coop_buf_reset(&res->body);
+    coop_buf_puts(&res->body, json);
+}
+
+const char *coop_http_header(const struct coop_http_request *req, const char *name)
+{
+    const struct request_state *st = req->internal;
+    return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
+}
+
+const char *coop_http_query(const struct coop_http_request *req, const char *name)
+{
+    const struct request_state *st = req->internal;
+    return MHD_lookup_connection_value(st->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void coop_http_metrics_record_(const char *method, const char *route, unsigned status,
+                               double seconds)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
+    const char *m = "OTHER";
+    char labels[256];
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (strcmp(method, known[i]) == 0)
+            m = known[i];
+    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%u\"", m, route,
+             status);
+    coop_metric_add(coop_metric_get(COOP_METRIC_COUNTER, "coop_http_requests_total",
+                                    "HTTP requests by method, route and status", labels),
+                    1);
+    snprintf(labels, sizeof labels, "route=\"%s\"", route);
+    coop_metric_observe(coop_metric_get(COOP_METRIC_HISTOGRAM, "coop_http_request_duration_seconds",
+                                        "HTTP request latency by route", labels),
+                        seconds);
+}

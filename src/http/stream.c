@@ -1,0 +1,201 @@
+/*
+ * Streaming responses (SSE for the Model Router, long answers). The
+ * producer writes from its own thread into a bounded queue; libmicrohttpd
+ * pulls from it through a content reader. When the queue is empty the
+ * reader suspends the connection and returns 0, and the next write resumes
+ * it: no server thread waits and nothing busy-loops.
+ *
+ * A stream has two owners, the producer (until coop_http_stream_end) and
+ * the connection (until the request completes); the last to let go frees it.
+ */
+#include "http_int.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_QUEUE_MAX (8u << 20)
+
+struct coop_http_stream {
+    pthread_mutex_t lock;
+    struct coop_buf queue;
+    size_t head; /* bytes of queue already sent */
+    struct MHD_Connection *conn;
+    unsigned status;
+    const char *content_type;
+    char request_id[72];
+    bool ended;
+    bool gone;
+    bool suspended;
+    bool queued;
+    int refs;
+    struct coop_http_stream *next, *prev;
+};
+
+static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct coop_http_stream *all_streams;
+
+static void unref(struct coop_http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int left = --s->refs;
+    pthread_mutex_unlock(&s->lock);
+    if (left > 0)
+        return;
+    pthread_mutex_lock(&all_lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (all_streams == s)
+        all_streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&all_lock);
+    coop_buf_dispose(&s->queue);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* Call with s->lock held. */
+static void wake(struct coop_http_stream *s)
+{
+    if (s->suspended && s->conn && !s->gone) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+}
+
+struct coop_http_stream *coop_http_stream_start(struct coop_http_request *req,
+                                                struct coop_http_response *res, unsigned status,
+                                                const char *content_type)
+{
+    struct request_state *st = req->internal;
+    if (st->stream)
+        return NULL;
+    struct coop_http_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    pthread_mutex_init(&s->lock, NULL);
+    coop_buf_init(&s->queue, STREAM_QUEUE_MAX);
+    s->conn = st->conn;
+    s->status = status;
+    s->content_type = content_type;
+    coop_strlcpy(s->request_id, st->request_id, sizeof s->request_id);
+    s->refs = 2;
+    st->stream = s;
+    pthread_mutex_lock(&all_lock);
+    s->next = all_streams;
+    if (all_streams)
+        all_streams->prev = s;
+    all_streams = s;
+    pthread_mutex_unlock(&all_lock);
+    return s;
+}
+
+coop_err coop_http_stream_write(struct coop_http_stream *s, const void *data, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    coop_err err = COOP_ERR_OK;
+    if (s->gone || s->ended) {
+        err = COOP_ERR_IO;
+    } else {
+        if (s->head > 0 && s->head == s->queue.len) {
+            coop_buf_reset(&s->queue);
+            s->head = 0;
+        }
+        err = coop_buf_append(&s->queue, data, len);
+        wake(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+bool coop_http_stream_closed(struct coop_http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    bool gone = s->gone;
+    pthread_mutex_unlock(&s->lock);
+    return gone;
+}
+
+void coop_http_stream_end(struct coop_http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->ended = true;
+    wake(s);
+    pthread_mutex_unlock(&s->lock);
+    unref(s);
+}
+
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct coop_http_stream *s = cls;
+    pthread_mutex_lock(&s->lock);
+    size_t avail = s->queue.len - s->head;
+    if (avail > 0) {
+        size_t n = avail < max ? avail : max;
+        memcpy(buf, s->queue.data + s->head, n);
+        s->head += n;
+        if (s->head == s->queue.len) {
+            coop_buf_reset(&s->queue);
+            s->head = 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return (ssize_t)n;
+    }
+    if (s->ended || s->gone) {
+        pthread_mutex_unlock(&s->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    s->suspended = true;
+    MHD_suspend_connection(s->conn);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+enum MHD_Result coop_http_stream_queue_(struct coop_http_stream *s, struct MHD_Connection *conn,
+                                        const struct coop_http_response *res)
+{
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                               reader, s, NULL);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type",
+                            s->content_type ? s->content_type : "text/event-stream");
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "X-Accel-Buffering", "no");
+    MHD_add_response_header(r, "X-Request-Id", s->request_id);
+    for (size_t i = 0; i < res->nheaders; i++)
+        MHD_add_response_header(r, res->header_names[i], res->header_values[i]);
+    s->queued = true;
+    enum MHD_Result ret = MHD_queue_response(conn, s->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+unsigned coop_http_stream_status_(struct coop_http_stream *s)
+{
+    return s->status;
+}
+
+void coop_http_stream_release_(struct coop_http_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->gone = true;
+    s->conn = NULL;
+    pthread_mutex_unlock(&s->lock);
+    unref(s);
+}
+
+void coop_http_streams_abort_all_(struct coop_http_server *srv)
+{
+    (void)srv;
+    pthread_mutex_lock(&all_lock);
+    for (struct coop_http_stream *s = all_streams; s; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        s->ended = true;
+        wake(s);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&all_lock);
+}

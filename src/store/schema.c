@@ -1,0 +1,13 @@
+/*
+ * The schema of every module, in the order it is applied. A module adds its
+ * own list here; its steps are "<module>.<nnn>" and never change once
+ * released (a fix is a new step).
+ */
+#include "coop/store.h"
+
+extern const struct coop_migration coop_auth_migrations[];
+
+const struct coop_migration *const coop_schema[] = {
+    coop_auth_migrations,
+    NULL,
+};
