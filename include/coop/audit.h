@@ -37,6 +37,16 @@ struct coop_audit_row {
 /* Appends one row (and extends the chain) in its own transaction. */
 coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row *row);
 
+/*
+ * Appends one entry to the config-change log (and its chain) in its own
+ * transaction: who (a token id, "env", "dev" or "startup"), what changed (a
+ * fixed name such as "policy"), and detail (compact JSON describing the
+ * change: names and values of settings, never a key or a secret). Strings
+ * are borrowed for the call.
+ */
+coop_err coop_audit_config_change(struct coop_store *store, const char *actor, const char *what,
+                                  const char *detail);
+
 extern const struct coop_migration coop_audit_migrations[];
 
 #endif
