@@ -121,6 +121,9 @@ static coop_err scan_text(const char *text, size_t len, bool refuse_duplicates)
                 err = push_key(&s, text + i + 1, j - i - 1);
             expect_key = false;
             i = j;
+        } else if (c == '\'') {
+            /* json-c accepts single-quoted strings even in strict mode. */
+            err = COOP_ERR_INVALID;
         } else if (c == '{' || c == '[') {
             if (++s.depth >= SCAN_MAX_DEPTH) {
                 err = COOP_ERR_TOO_LARGE;

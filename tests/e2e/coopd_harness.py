@@ -116,11 +116,14 @@ class Coopd:
             self.check_log_json()
             assert rc == 0, "coopd exited %s\n%s" % (rc, self.log()[-4000:])
         if self.own_dir and exc[0] is None:
+            self._log_cache = self.log()
             shutil.rmtree(self.data_dir, ignore_errors=True)
         return False
 
     # -- logs ----------------------------------------------------------
     def log(self):
+        if getattr(self, "_log_cache", None) is not None:
+            return self._log_cache
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
