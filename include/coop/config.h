@@ -31,6 +31,7 @@ struct coop_config {
     int workers;            /* job worker threads */
     unsigned max_connections;
     unsigned idle_timeout_s;
+    unsigned rate_limit; /* requests per minute per token; 0: unlimited */
     struct json_object *file; /* the --config file's object, or NULL */
     /* Overrides set by flags: name/value pairs, checked before getenv. */
     const char *override_names[16];

@@ -237,6 +237,9 @@ static coop_err load_limits(struct coop_config *cfg, char *err, size_t errlen)
     if ((e = coop_config_get_int(cfg, "COOP_IDLE_TIMEOUT", 30, 1, 3600, &n, err, errlen)))
         return e;
     cfg->idle_timeout_s = (unsigned)n;
+    if ((e = coop_config_get_int(cfg, "COOP_RATE_LIMIT", 6000, 0, 10000000, &n, err, errlen)))
+        return e;
+    cfg->rate_limit = (unsigned)n;
     return COOP_ERR_OK;
 }
 

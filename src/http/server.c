@@ -12,6 +12,7 @@
  * 25 MB route deserves.
  */
 #include "http_int.h"
+#include "ratelimit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,7 @@ struct coop_http_server {
     char *tls_cert_pem;
     char *tls_key_pem;
     bool auth_disabled; /* development without COOP_API_TOKEN */
+    unsigned rate_per_minute; /* per token; 0: unlimited */
 };
 
 /* ---- route matching ------------------------------------------------------- */
@@ -267,6 +269,21 @@ static enum MHD_Result first_call(struct coop_http_server *srv, struct request_s
     return MHD_YES;
 }
 
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[64] = "?";
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+    }
+    snprintf(out, size, "a:%s", addr);
+}
+
 static enum MHD_Result run_handler(struct coop_http_server *srv, struct request_state *st)
 {
     unsigned deny = authenticate(srv, st, st->route);
@@ -274,6 +291,29 @@ static enum MHD_Result run_handler(struct coop_http_server *srv, struct request_
         return queue_error(st->conn, st, 401, "unauthorized", "a valid bearer token is required");
     if (deny == 403)
         return queue_error(st->conn, st, 403, "forbidden", "the token lacks the scope this needs");
+
+    /* Webhooks are limited by their senders' own retry logic; everything
+     * else is limited per token (or per client address without one). */
+    if (srv->rate_per_minute && !st->route->self_authenticated && st->route->scope) {
+        char who[96];
+        if (st->req.principal.token_id[0] && strcmp(st->req.principal.token_id, "dev") != 0)
+            snprintf(who, sizeof who, "t:%s", st->req.principal.token_id);
+        else
+            client_address(st->conn, who, sizeof who);
+        double wait = coop_ratelimit_take(who, srv->rate_per_minute, coop_clock_mono_ns());
+        if (wait > 0) {
+            char retry[24];
+            struct coop_http_response res;
+            coop_http_response_init_(&res);
+            coop_http_error(&res, &st->req, 429, "rate_limited",
+                            "too many requests for this token; retry later");
+            snprintf(retry, sizeof retry, "%d", (int)wait + 1);
+            coop_http_set_header(&res, "Retry-After", retry);
+            enum MHD_Result ret = queue_response(st->conn, st, &res);
+            coop_http_response_dispose_(&res);
+            return ret;
+        }
+    }
 
     static const char empty[] = "";
     st->req.body = st->body.data ? st->body.data : empty;
@@ -393,6 +433,7 @@ coop_err coop_http_new(const struct coop_http_options *opt, struct coop_http_ser
         return COOP_ERR_NOMEM;
     srv->opt = *opt;
     srv->auth_disabled = !opt->config->api_token && !opt->config->production;
+    srv->rate_per_minute = opt->config->rate_limit;
     *out = srv;
     return COOP_ERR_OK;
 }

@@ -160,6 +160,23 @@ def test_connection_limit():
         assert c.get("/healthz").status == 200
 
 
+def test_rate_limit_per_token():
+    env = dict(PROD)
+    env["COOP_RATE_LIMIT"] = "60"  # a burst of 6, then one a second
+    with Coopd(env=env, production=True) as c:
+        other = c.run("token", "create", "--scope", "read").stdout.decode().strip().splitlines()[-1]
+        conn = c.connection()
+        statuses = [c.get("/metrics", token=TOKEN, conn=conn).status for _ in range(10)]
+        assert statuses[:6] == [200] * 6, statuses
+        r = c.get("/metrics", token=TOKEN, conn=conn)
+        assert_error_shape(r, 429)
+        assert 1 <= int(r.header("Retry-After")) <= 2
+        # Another token has its own bucket; public routes are not limited.
+        assert c.get("/metrics", token=other).status == 200
+        assert c.get("/healthz").status == 200
+        conn.close()
+
+
 def run_serve(env):
     e = dict(os.environ)
     for k in list(e):
