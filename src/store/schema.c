@@ -6,8 +6,10 @@
 #include "coop/store.h"
 
 extern const struct coop_migration coop_auth_migrations[];
+extern const struct coop_migration coop_audit_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
+    coop_audit_migrations,
     NULL,
 };
