@@ -31,6 +31,8 @@ struct coop_config {
     int workers;            /* job worker threads */
     unsigned max_connections;
     unsigned idle_timeout_s;
+    unsigned max_connections_per_ip; /* 0: no per-address cap */
+    unsigned body_timeout_s; /* a request body must arrive within this */
     unsigned rate_limit; /* requests per minute per token; 0: unlimited */
     struct json_object *file; /* the --config file's object, or NULL */
     /* Overrides set by flags: name/value pairs, checked before getenv. */

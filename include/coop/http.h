@@ -153,6 +153,9 @@ struct coop_http_server;
 struct coop_http_options {
     const struct coop_config *config;
     struct coop_store *store; /* for token lookup and /readyz */
+    /* No listening socket: connections are handed in with
+     * coop_http_add_connection() (fuzzing, socket activation). */
+    bool no_listen;
 };
 
 coop_err coop_http_new(const struct coop_http_options *opt, struct coop_http_server **out /* OUT */);
@@ -162,6 +165,8 @@ coop_err coop_http_add_route(struct coop_http_server *srv, const struct coop_htt
 coop_err coop_http_add_core_routes(struct coop_http_server *srv);
 /* Starts listening; *port (may be NULL) gets the bound port. */
 coop_err coop_http_start(struct coop_http_server *srv, uint16_t *port /* OUT */);
+/* Hands an accepted (or socketpair) descriptor to the server, which owns it. */
+coop_err coop_http_add_connection(struct coop_http_server *srv, int fd);
 /* Stops accepting, lets in-flight requests finish for up to grace_ms, stops. */
 void coop_http_shutdown(struct coop_http_server *srv, int grace_ms);
 void coop_http_free(struct coop_http_server *srv);

@@ -237,6 +237,12 @@ static coop_err load_limits(struct coop_config *cfg, char *err, size_t errlen)
     if ((e = coop_config_get_int(cfg, "COOP_IDLE_TIMEOUT", 30, 1, 3600, &n, err, errlen)))
         return e;
     cfg->idle_timeout_s = (unsigned)n;
+    if ((e = coop_config_get_int(cfg, "COOP_MAX_CONNECTIONS_PER_IP", 0, 0, 100000, &n, err, errlen)))
+        return e;
+    cfg->max_connections_per_ip = (unsigned)n;
+    if ((e = coop_config_get_int(cfg, "COOP_BODY_TIMEOUT", 60, 1, 3600, &n, err, errlen)))
+        return e;
+    cfg->body_timeout_s = (unsigned)n;
     if ((e = coop_config_get_int(cfg, "COOP_RATE_LIMIT", 6000, 0, 10000000, &n, err, errlen)))
         return e;
     cfg->rate_limit = (unsigned)n;

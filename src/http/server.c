@@ -349,6 +349,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return first_call(srv, st);
     }
     if (*upload_data_size) {
+        /* A body trickling in slower than the deadline allows is a slow-body
+         * attack or a broken client: drop the connection. */
+        if (coop_clock_mono_ns() - st->req.start_ns > (int64_t)srv->opt.config->body_timeout_s * 1000000000) {
+            st->status = 408;
+            return MHD_NO;
+        }
         if (!st->early_status && !st->body_too_large &&
             coop_buf_append(&st->body, upload_data, *upload_data_size) != COOP_ERR_OK)
             st->body_too_large = true;
@@ -471,6 +477,8 @@ coop_err coop_http_start(struct coop_http_server *srv, uint16_t *port)
                      MHD_USE_ERROR_LOG;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    if (srv->opt.no_listen)
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
     bool tls = cfg->tls_cert[0] != '\0';
     if (tls) {
         if (read_file(cfg->tls_cert, &srv->tls_cert_pem) ||
@@ -494,6 +502,7 @@ coop_err coop_http_start(struct coop_http_server *srv, uint16_t *port)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MHD_MEMORY_LIMIT,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -509,6 +518,16 @@ coop_err coop_http_start(struct coop_http_server *srv, uint16_t *port)
     if (port)
         *port = info ? info->port : cfg->listen_port;
     return COOP_ERR_OK;
+}
+
+coop_err coop_http_add_connection(struct coop_http_server *srv, int fd)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (!srv->daemon)
+        return COOP_ERR_INVALID;
+    return MHD_add_connection(srv->daemon, fd, (struct sockaddr *)&addr, sizeof addr) == MHD_YES
+               ? COOP_ERR_OK
+               : COOP_ERR_IO;
 }
 
 void coop_http_shutdown(struct coop_http_server *srv, int grace_ms)
