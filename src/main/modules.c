@@ -4,6 +4,9 @@
  */
 #include "app.h"
 
+extern const struct coop_app_module coop_jobs_module;
+
 const struct coop_app_module *const coop_app_modules[] = {
+    &coop_jobs_module,
     NULL,
 };

@@ -1,0 +1,274 @@
+/* The job queue: enqueue in a caller's transaction, priorities, run-at,
+ * unique keys, retries with backoff, dead jobs, exactly-once effects of
+ * transactional handlers, leases of outside handlers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "coop/jobs.h"
+#include "coop/store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct coop_store *store;
+static struct coop_jobs *jobs;
+static int64_t fake_now = 1700000000000;
+
+static int64_t now_fn(void)
+{
+    return fake_now;
+}
+
+static int setup(void **state)
+{
+    coop_clock_set_override(now_fn);
+    if (coop_store_open("memory", 1, &store) || coop_store_migrate(store, NULL))
+        return -1;
+    if (coop_store_exec(store, "CREATE TABLE effects (job INTEGER, note TEXT)", COOP_NOPARAMS, NULL))
+        return -1;
+    struct coop_jobs_options opt = {.workers = 0, .batch = 8, .lease_ms = 1000,
+                                    .backoff_base_ms = 100, .backoff_max_ms = 1000};
+    return coop_jobs_new(store, &opt, &jobs) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    coop_jobs_free(jobs);
+    coop_store_close(store);
+    coop_clock_set_override(NULL);
+    return 0;
+}
+
+static int each(void **state)
+{
+    coop_jobs_clear_handlers();
+    coop_store_exec(store, "DELETE FROM coop_jobs", COOP_NOPARAMS, NULL);
+    coop_store_exec(store, "DELETE FROM effects", COOP_NOPARAMS, NULL);
+    return 0;
+}
+
+struct enq {
+    struct coop_job_spec spec;
+    int64_t id;
+    bool existed;
+};
+
+static coop_err enqueue_tx(struct coop_conn *conn, void *ctx)
+{
+    struct enq *e = ctx;
+    return coop_jobs_enqueue(conn, &e->spec, &e->id, &e->existed);
+}
+
+static int64_t enqueue(const char *kind, const char *payload, int priority, int64_t run_at,
+                       int max_attempts, const char *unique, bool *existed)
+{
+    struct enq e = {{kind, payload, priority, run_at, max_attempts, unique}, 0, false};
+    assert_int_equal(coop_store_tx(store, true, enqueue_tx, &e), COOP_ERR_OK);
+    if (existed)
+        *existed = e.existed;
+    return e.id;
+}
+
+static int64_t count_sql(const char *sql)
+{
+    struct coop_conn *c;
+    int64_t n = -1;
+    assert_int_equal(coop_store_acquire(store, &c), COOP_ERR_OK);
+    assert_int_equal(coop_conn_query_int(c, sql, COOP_NOPARAMS, &n), COOP_ERR_OK);
+    coop_store_release(store, c);
+    return n;
+}
+
+/* Records its payload as an effect; fails while the payload says "fail". */
+static coop_err record_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    coop_err err = coop_conn_exec(conn, "INSERT INTO effects (job, note) VALUES (?, ?)",
+                                  COOP_PARAMS(COOP_PI(job->id), COOP_PT(job->payload)), NULL);
+    if (err)
+        return err;
+    if (strcmp(job->payload, "fail") == 0) {
+        coop_strlcpy(job->error, "asked to fail", sizeof job->error);
+        return COOP_ERR_UPSTREAM;
+    }
+    return COOP_ERR_OK;
+}
+
+static void test_enqueue_run_done(void **state)
+{
+    assert_int_equal(coop_jobs_register_handler("t.record", record_handler, NULL), COOP_ERR_OK);
+    int64_t id = enqueue("t.record", "hello", 0, 0, 0, NULL, NULL);
+    assert_true(id > 0);
+    int ran = -1;
+    assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 1);
+    int64_t n;
+    assert_int_equal(coop_jobs_count(store, "done", &n), COOP_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM effects WHERE note = 'hello'"), 1);
+    assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 0);
+}
+
+static coop_err rollback_tx(struct coop_conn *conn, void *ctx)
+{
+    struct coop_job_spec spec = {.kind = "t.record", .payload = "never"};
+    coop_err err = coop_jobs_enqueue(conn, &spec, NULL, NULL);
+    return err ? err : COOP_ERR_CONFLICT; /* the caller's transaction fails */
+}
+
+static void test_enqueue_follows_callers_transaction(void **state)
+{
+    assert_int_equal(coop_store_tx(store, true, rollback_tx, NULL), COOP_ERR_CONFLICT);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs"), 0);
+}
+
+static coop_err order_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    return coop_conn_exec(conn, "INSERT INTO effects (job, note) VALUES (?, ?)",
+                          COOP_PARAMS(COOP_PI(job->id), COOP_PT(job->payload)), NULL);
+}
+
+static coop_err note_at(void *ctx, const struct coop_row *row)
+{
+    char *out = ctx;
+    size_t len = strlen(out);
+    snprintf(out + len, 64 - len, "%s,", coop_row_text(row, 0, NULL));
+    return COOP_ERR_OK;
+}
+
+static void test_priority_and_run_at(void **state)
+{
+    coop_jobs_register_handler("t.order", order_handler, NULL);
+    enqueue("t.order", "low", 0, 0, 0, NULL, NULL);
+    enqueue("t.order", "high", 5, 0, 0, NULL, NULL);
+    enqueue("t.order", "later", 9, fake_now + 5000, 0, NULL, NULL);
+    int ran;
+    assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 2);
+    char notes[64] = "";
+    coop_store_query(store, "SELECT note FROM effects ORDER BY rowid", COOP_NOPARAMS, note_at, notes);
+    assert_string_equal(notes, "high,low,");
+    fake_now += 5000;
+    assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 1);
+}
+
+static void test_unique_key(void **state)
+{
+    coop_jobs_register_handler("t.order", order_handler, NULL);
+    bool existed = true;
+    int64_t a = enqueue("t.order", "x", 0, 0, 0, "repo:1", &existed);
+    assert_false(existed);
+    int64_t b = enqueue("t.order", "y", 0, 0, 0, "repo:1", &existed);
+    assert_true(existed);
+    assert_int_equal(a, b);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs"), 1);
+    int ran;
+    coop_jobs_run_once(jobs, &ran);
+    /* Once done, the key is free again. */
+    int64_t c = enqueue("t.order", "z", 0, 0, 0, "repo:1", &existed);
+    assert_false(existed);
+    assert_true(c != a);
+}
+
+static void test_retry_backoff_then_dead(void **state)
+{
+    coop_jobs_register_handler("t.record", record_handler, NULL);
+    int64_t id = enqueue("t.record", "fail", 0, 0, 3, NULL, NULL);
+    int ran;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+        assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+        assert_int_equal(ran, 1);
+        /* Not again before its backoff. */
+        assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+        assert_int_equal(ran, 0);
+        char sql[160];
+        snprintf(sql, sizeof sql, "SELECT run_at - %lld FROM coop_jobs WHERE id = %lld",
+                 (long long)fake_now, (long long)id);
+        int64_t delay = count_sql(sql);
+        if (attempt < 3) {
+            int64_t full = 100LL << (attempt - 1);
+            assert_true(delay >= full / 2 && delay <= full);
+        }
+        fake_now += 2000;
+    }
+    int64_t n;
+    coop_jobs_count(store, "dead", &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE last_error = 'asked to fail'"
+                               " AND attempts = 3"),
+                     1);
+    /* The failing handler's writes were rolled back each time. */
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM effects"), 0);
+}
+
+static void test_no_handler_fails(void **state)
+{
+    enqueue("t.unknown", "", 0, 0, 1, NULL, NULL);
+    int ran;
+    coop_jobs_run_once(jobs, &ran);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'dead'"
+                               " AND last_error = 'no handler for this kind'"),
+                     1);
+}
+
+static int outside_calls;
+static coop_err outside_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    assert_null(conn);
+    outside_calls++;
+    return COOP_ERR_OK;
+}
+
+static void test_outside_lease(void **state)
+{
+    coop_jobs_register_handler_ex("t.outside", outside_handler, NULL, COOP_JOBS_OUTSIDE_TX);
+    int64_t id = enqueue("t.outside", "", 0, 0, 0, NULL, NULL);
+    /* A worker that claims it and dies: simulated by a claim without ack. */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE coop_jobs SET state = 'running', attempts = 1, run_at = %lld WHERE id = %lld",
+             (long long)(fake_now + 1000), (long long)id);
+    assert_int_equal(coop_store_exec(store, sql, COOP_NOPARAMS, NULL), COOP_ERR_OK);
+    int ran;
+    outside_calls = 0;
+    coop_jobs_run_once(jobs, &ran);
+    assert_int_equal(outside_calls, 0); /* leased */
+    fake_now += 1001;
+    coop_jobs_run_once(jobs, &ran);
+    assert_int_equal(outside_calls, 1);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'done' AND attempts = 2"), 1);
+}
+
+static void test_invalid_specs(void **state)
+{
+    struct coop_conn *c;
+    coop_store_acquire(store, &c);
+    struct coop_job_spec none = {0};
+    assert_int_equal(coop_jobs_enqueue(c, &none, NULL, NULL), COOP_ERR_INVALID);
+    char longkind[100];
+    memset(longkind, 'k', sizeof longkind - 1);
+    longkind[99] = 0;
+    struct coop_job_spec too_long = {.kind = longkind};
+    assert_int_equal(coop_jobs_enqueue(c, &too_long, NULL, NULL), COOP_ERR_INVALID);
+    coop_store_release(store, c);
+    assert_int_equal(coop_jobs_register_handler("", record_handler, NULL), COOP_ERR_INVALID);
+}
+
+int main(void)
+{
+    coop_core_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_enqueue_run_done, each),
+        cmocka_unit_test_setup(test_enqueue_follows_callers_transaction, each),
+        cmocka_unit_test_setup(test_priority_and_run_at, each),
+        cmocka_unit_test_setup(test_unique_key, each),
+        cmocka_unit_test_setup(test_retry_backoff_then_dead, each),
+        cmocka_unit_test_setup(test_no_handler_fails, each),
+        cmocka_unit_test_setup(test_outside_lease, each),
+        cmocka_unit_test_setup(test_invalid_specs, each),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
