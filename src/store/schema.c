@@ -8,10 +8,12 @@
 extern const struct coop_migration coop_auth_migrations[];
 extern const struct coop_migration coop_audit_migrations[];
 extern const struct coop_migration coop_jobs_migrations[];
+extern const struct coop_migration coop_vault_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
     coop_audit_migrations,
     coop_jobs_migrations,
+    coop_vault_migrations,
     NULL,
 };
