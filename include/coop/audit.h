@@ -8,6 +8,7 @@
 #ifndef COOP_AUDIT_H
 #define COOP_AUDIT_H
 
+#include "coop/config.h"
 #include "coop/core.h"
 #include "coop/store.h"
 
@@ -91,6 +92,9 @@ coop_err coop_audit_verify(struct coop_store *store, const char *chain,
 /* ---- retention ----------------------------------------------------------- */
 
 #define COOP_AUDIT_RETENTION_DAYS_DEFAULT 90
+
+/* COOP_AUDIT_RETENTION_DAYS (1-3650, default 90); logs a refusal. */
+coop_err coop_audit_retention_days(const struct coop_config *cfg, int *days /* OUT */);
 
 /*
  * Deletes, from both chains, the entries recorded before now_ms minus

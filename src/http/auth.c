@@ -7,6 +7,7 @@
 #include "http_int.h"
 
 #include "coop/store.h"
+#include "coop/vault.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -59,7 +60,9 @@ coop_err coop_auth_token_create(struct coop_store *store, unsigned scopes, const
     char secret[65], hash[65], id[25];
     if (scopes == 0 || (scopes & ~(unsigned)COOP_SCOPE_ALL))
         return COOP_ERR_INVALID;
-    if (customer && (strlen(customer) == 0 || strlen(customer) > 127))
+    /* Customer ids name BYOK keys and appear in URLs and audit rows: the
+     * vault's charset applies. */
+    if (customer && !coop_vault_customer_valid(customer))
         return COOP_ERR_INVALID;
     coop_random_hex(secret, 32);
     coop_random_hex(id, 12);
@@ -78,9 +81,20 @@ coop_err coop_auth_token_create(struct coop_store *store, unsigned scopes, const
     return err;
 }
 
+/* last_used_at is written at most once a minute per token, so that
+ * authenticating costs no write on most requests. */
+#define LAST_USED_GRANULARITY_MS 60000
+
+struct lookup {
+    struct coop_principal *p;
+    int64_t last_used_at;
+};
+
 static coop_err read_principal(void *ctx, const struct coop_row *row)
 {
-    struct coop_principal *p = ctx;
+    struct lookup *l = ctx;
+    struct coop_principal *p = l->p;
+    l->last_used_at = coop_row_is_null(row, 3) ? 0 : coop_row_int(row, 3);
     const char *id = coop_row_text(row, 0, NULL);
     const char *customer = coop_row_text(row, 2, NULL);
     coop_strlcpy(p->token_id, id ? id : "", sizeof p->token_id);
@@ -98,12 +112,24 @@ coop_err coop_auth_token_lookup(struct coop_store *store, const char *token,
     if (n < 16 || n >= 256)
         return COOP_ERR_AUTH;
     coop_sha256_hex(token, n, hash);
-    coop_err err = coop_store_query(
-        store, "SELECT id, scopes, customer FROM api_tokens WHERE hash = ? AND revoked_at IS NULL",
-        COOP_PARAMS(COOP_PT(hash)), read_principal, out);
+    struct lookup l = {out, 0};
+    coop_err err = coop_store_query(store,
+                                    "SELECT id, scopes, customer, last_used_at FROM api_tokens "
+                                    "WHERE hash = ? AND revoked_at IS NULL",
+                                    COOP_PARAMS(COOP_PT(hash)), read_principal, &l);
     if (err)
         return err;
-    return out->scopes ? COOP_ERR_OK : COOP_ERR_AUTH;
+    if (!out->scopes)
+        return COOP_ERR_AUTH;
+    int64_t now = coop_clock_now_ms();
+    if (l.last_used_at == 0 || now - l.last_used_at >= LAST_USED_GRANULARITY_MS) {
+        /* Best effort: failing to record the time does not refuse the token. */
+        coop_err e = coop_store_exec(store, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?",
+                                     COOP_PARAMS(COOP_PI(now), COOP_PT(out->token_id)), NULL);
+        if (e)
+            coop_log_warn("token last_used_at not recorded", COOP_F_ERR(e));
+    }
+    return COOP_ERR_OK;
 }
 
 coop_err coop_auth_token_revoke(struct coop_store *store, const char *id)

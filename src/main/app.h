@@ -10,11 +10,16 @@
 #include "coop/http.h"
 #include "coop/store.h"
 
+struct coop_vault;
+
 struct coop_app {
     struct coop_config config;
     struct coop_store *store;
     struct coop_http_server *http;
     uint16_t port;
+    /* Opened by the vault module before later modules register; NULL
+     * outside coopd serve. */
+    struct coop_vault *vault;
 };
 
 /*
@@ -43,6 +48,8 @@ int coop_cmd_serve(int argc, char **argv);
 int coop_cmd_migrate(int argc, char **argv);
 int coop_cmd_token(int argc, char **argv);
 int coop_cmd_check(int argc, char **argv);
+int coop_cmd_audit(int argc, char **argv);
+int coop_cmd_vault(int argc, char **argv);
 
 /* Production refusals shared by serve and check: prints each failure,
  * returns how many there were. */

@@ -23,6 +23,10 @@ static void usage(FILE *out)
           "  migrate           apply schema migrations to the configured store\n"
           "  token create --scope read|llm|admin[,...] [--customer ID]\n"
           "  token list | token revoke ID\n"
+          "  audit verify      check the audit hash chains (exit 1 when broken)\n"
+          "  audit purge       delete audit entries past COOP_AUDIT_RETENTION_DAYS now\n"
+          "  vault status      count BYOK keys by the master key that sealed them\n"
+          "  vault rewrap      reseal every BYOK key under COOP_MASTER_KEY\n"
           "  version           print the version\n",
           out);
 }
@@ -171,6 +175,8 @@ int main(int argc, char **argv)
         {"migrate", coop_cmd_migrate},
         {"token", coop_cmd_token},
         {"check", coop_cmd_check},
+        {"audit", coop_cmd_audit},
+        {"vault", coop_cmd_vault},
     };
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0)

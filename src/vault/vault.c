@@ -40,11 +40,6 @@ const struct coop_migration coop_vault_migrations[] = {
     {NULL, NULL, NULL},
 };
 
-struct coop_vault {
-    struct vault_keyring ring;
-    struct coop_store *store;
-};
-
 /* ---- names ---------------------------------------------------------------- */
 
 static bool charset(const char *s, size_t max, const char *extra, bool upper)

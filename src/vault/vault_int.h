@@ -20,6 +20,11 @@ struct vault_keyring {
     size_t n;
 };
 
+struct coop_vault {
+    struct vault_keyring ring;
+    struct coop_store *store;
+};
+
 coop_err vault_keyring_load(struct vault_keyring *ring, const struct coop_config *cfg, char *err,
                             size_t errlen);
 const struct vault_master *vault_keyring_find(const struct vault_keyring *ring, const char *id);
