@@ -141,6 +141,19 @@ struct coop_http_stream;
 struct coop_http_stream *coop_http_stream_start(struct coop_http_request *req,
                                                 struct coop_http_response *res,
                                                 unsigned status, const char *content_type);
+/*
+ * A stream started with status 0 holds its status line and headers back
+ * (the connection waits without a server thread) until this call, or the
+ * first write or the end, which send 200 with the start's content type.
+ * Sets the status and, when not NULL, the content type (a static string);
+ * COOP_ERR_CONFLICT once the headers are decided.
+ */
+coop_err coop_http_stream_set_status(struct coop_http_stream *s, unsigned status,
+                                     const char *content_type);
+/* Adds a response header (both copied) while the stream is held, before
+ * coop_http_stream_set_status; COOP_ERR_CONFLICT after. */
+coop_err coop_http_stream_add_header(struct coop_http_stream *s, const char *name,
+                                     const char *value);
 /* Queues bytes; COOP_ERR_IO once the client has gone (stop producing). */
 coop_err coop_http_stream_write(struct coop_http_stream *s, const void *data, size_t len);
 bool coop_http_stream_closed(struct coop_http_stream *s);

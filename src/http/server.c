@@ -348,6 +348,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = st;
         return first_call(srv, st);
     }
+    if (st->stream) /* a held stream whose producer has now decided */
+        return coop_http_stream_queue_(st->stream, conn, NULL);
     if (*upload_data_size) {
         /* A body trickling in slower than the deadline allows is a slow-body
          * attack or a broken client: drop the connection. */

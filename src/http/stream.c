@@ -5,6 +5,14 @@
  * reader suspends the connection and returns 0, and the next write resumes
  * it: no server thread waits and nothing busy-loops.
  *
+ * A stream started with status 0 is held: the status line and headers wait
+ * until the producer knows them (coop_http_stream_set_status, or the first
+ * write or the end, which mean 200). The handler returns with the
+ * connection suspended and no response queued; the producer's first
+ * action resumes it and the server queues the response then. This lets a
+ * proxied call answer with the upstream's status without a server thread
+ * waiting for it.
+ *
  * A stream has two owners, the producer (until coop_http_stream_end) and
  * the connection (until the request completes); the last to let go frees it.
  */
@@ -28,7 +36,12 @@ struct coop_http_stream {
     bool gone;
     bool suspended;
     bool queued;
+    bool held;      /* status and headers not decided yet */
+    bool parked;    /* held, and the connection suspended waiting for it */
     int refs;
+    size_t nheaders;
+    char *header_names[COOP_HTTP_MAX_HEADERS];
+    char *header_values[COOP_HTTP_MAX_HEADERS];
     struct coop_http_stream *next, *prev;
 };
 
@@ -51,6 +64,10 @@ static void unref(struct coop_http_stream *s)
         s->next->prev = s->prev;
     pthread_mutex_unlock(&all_lock);
     coop_buf_dispose(&s->queue);
+    for (size_t i = 0; i < s->nheaders; i++) {
+        free(s->header_names[i]);
+        free(s->header_values[i]);
+    }
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -58,6 +75,12 @@ static void unref(struct coop_http_stream *s)
 /* Call with s->lock held. */
 static void wake(struct coop_http_stream *s)
 {
+    s->held = false;
+    if (s->parked && s->conn && !s->gone) {
+        s->parked = false;
+        MHD_resume_connection(s->conn);
+        return;
+    }
     if (s->suspended && s->conn && !s->gone) {
         s->suspended = false;
         MHD_resume_connection(s->conn);
@@ -77,7 +100,8 @@ struct coop_http_stream *coop_http_stream_start(struct coop_http_request *req,
     pthread_mutex_init(&s->lock, NULL);
     coop_buf_init(&s->queue, STREAM_QUEUE_MAX);
     s->conn = st->conn;
-    s->status = status;
+    s->status = status ? status : 200;
+    s->held = status == 0;
     s->content_type = content_type;
     coop_strlcpy(s->request_id, st->request_id, sizeof s->request_id);
     s->refs = 2;
@@ -104,6 +128,47 @@ coop_err coop_http_stream_write(struct coop_http_stream *s, const void *data, si
         }
         err = coop_buf_append(&s->queue, data, len);
         wake(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+coop_err coop_http_stream_set_status(struct coop_http_stream *s, unsigned status,
+                                     const char *content_type)
+{
+    pthread_mutex_lock(&s->lock);
+    coop_err err = COOP_ERR_OK;
+    if (!s->held) {
+        err = COOP_ERR_CONFLICT;
+    } else {
+        s->status = status;
+        if (content_type)
+            s->content_type = content_type;
+        wake(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+coop_err coop_http_stream_add_header(struct coop_http_stream *s, const char *name,
+                                     const char *value)
+{
+    pthread_mutex_lock(&s->lock);
+    coop_err err = COOP_ERR_OK;
+    if (!s->held || s->queued) {
+        err = COOP_ERR_CONFLICT;
+    } else if (s->nheaders >= COOP_HTTP_MAX_HEADERS) {
+        err = COOP_ERR_TOO_LARGE;
+    } else {
+        char *n = strdup(name), *v = strdup(value);
+        if (!n || !v) {
+            free(n);
+            free(v);
+            err = COOP_ERR_NOMEM;
+        } else {
+            s->header_names[s->nheaders] = n;
+            s->header_values[s->nheaders++] = v;
+        }
     }
     pthread_mutex_unlock(&s->lock);
     return err;
@@ -152,9 +217,42 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     return 0;
 }
 
+/* Keeps copies of the handler's extra headers for when the response is
+ * queued later. */
+static void keep_headers(struct coop_http_stream *s, const struct coop_http_response *res)
+{
+    for (size_t i = 0; i < res->nheaders && s->nheaders < COOP_HTTP_MAX_HEADERS; i++) {
+        char *n = strdup(res->header_names[i]), *v = strdup(res->header_values[i]);
+        if (!n || !v) {
+            free(n);
+            free(v);
+            continue;
+        }
+        s->header_names[s->nheaders] = n;
+        s->header_values[s->nheaders++] = v;
+    }
+}
+
 enum MHD_Result coop_http_stream_queue_(struct coop_http_stream *s, struct MHD_Connection *conn,
                                         const struct coop_http_response *res)
 {
+    pthread_mutex_lock(&s->lock);
+    if (res)
+        keep_headers(s, res);
+    if (s->queued) {
+        pthread_mutex_unlock(&s->lock);
+        return MHD_YES;
+    }
+    if (s->held) {
+        /* Nothing decided yet: park the connection; the producer's first
+         * action resumes it and the server calls back here. */
+        s->parked = true;
+        MHD_suspend_connection(conn);
+        pthread_mutex_unlock(&s->lock);
+        return MHD_YES;
+    }
+    s->queued = true;
+    pthread_mutex_unlock(&s->lock);
     struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                reader, s, NULL);
     if (!r)
@@ -165,9 +263,8 @@ enum MHD_Result coop_http_stream_queue_(struct coop_http_stream *s, struct MHD_C
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     MHD_add_response_header(r, "X-Request-Id", s->request_id);
-    for (size_t i = 0; i < res->nheaders; i++)
-        MHD_add_response_header(r, res->header_names[i], res->header_values[i]);
-    s->queued = true;
+    for (size_t i = 0; i < s->nheaders; i++)
+        MHD_add_response_header(r, s->header_names[i], s->header_values[i]);
     enum MHD_Result ret = MHD_queue_response(conn, s->status, r);
     MHD_destroy_response(r);
     return ret;
