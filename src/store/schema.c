@@ -9,11 +9,13 @@ extern const struct coop_migration coop_auth_migrations[];
 extern const struct coop_migration coop_audit_migrations[];
 extern const struct coop_migration coop_jobs_migrations[];
 extern const struct coop_migration coop_vault_migrations[];
+extern const struct coop_migration coop_webhook_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
     coop_audit_migrations,
     coop_jobs_migrations,
     coop_vault_migrations,
+    coop_webhook_migrations,
     NULL,
 };

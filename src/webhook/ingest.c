@@ -1,0 +1,519 @@
+/*
+ * Ingestion: POST /webhooks/<source> verifies, parses once to refuse
+ * malformed JSON, and hands the delivery to the committer. The committer
+ * thread takes every delivery waiting at that moment and writes their rows
+ * and jobs in one durable transaction (group commit: one fsync for many
+ * requests), then wakes the waiting requests, which answer 202 (or 200 for a
+ * duplicate). A request therefore never answers before its delivery is on
+ * disk, and under load each commit carries as many deliveries as arrived
+ * during the previous one.
+ */
+#include "webhook_int.h"
+
+#include "coop/http.h"
+#include "coop/jobs.h"
+#include "coop/metrics.h"
+#include "main/app.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_GROUP 512
+#define JSON_DEPTH 128
+
+const struct coop_migration coop_webhook_migrations[] = {
+    {"webhook.001",
+     "CREATE TABLE coop_webhook_deliveries ("
+     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+     " source TEXT NOT NULL,"
+     " delivery TEXT NOT NULL,"
+     " event TEXT NOT NULL,"
+     " received_at BIGINT NOT NULL,"
+     " body BLOB NOT NULL,"
+     " processed_at BIGINT,"
+     " process_count INTEGER NOT NULL DEFAULT 0,"
+     " events INTEGER,"
+     " summary TEXT,"
+     " UNIQUE (source, delivery));",
+     "CREATE TABLE coop_webhook_deliveries ("
+     " id BIGSERIAL PRIMARY KEY,"
+     " source TEXT NOT NULL,"
+     " delivery TEXT NOT NULL,"
+     " event TEXT NOT NULL,"
+     " received_at BIGINT NOT NULL,"
+     " body BYTEA NOT NULL,"
+     " processed_at BIGINT,"
+     " process_count INTEGER NOT NULL DEFAULT 0,"
+     " events INTEGER,"
+     " summary TEXT,"
+     " UNIQUE (source, delivery));"},
+    {NULL, NULL, NULL},
+};
+
+const struct coop_webhook_source *const coop_webhook_sources[] = {
+    &coop_webhook_github,
+    &coop_webhook_gitlab,
+    &coop_webhook_bitbucket,
+    &coop_webhook_slack,
+    NULL,
+};
+
+const struct coop_webhook_source *coop_webhook_source_find(const char *name)
+{
+    for (size_t i = 0; coop_webhook_sources[i]; i++)
+        if (!strcmp(coop_webhook_sources[i]->name, name))
+            return coop_webhook_sources[i];
+    return NULL;
+}
+
+/* ---- the committer ---------------------------------------------------------- */
+
+struct pending {
+    const struct coop_webhook_source *src;
+    const char *event;
+    const char *delivery;
+    const char *body;
+    size_t len;
+    int64_t received_ms;
+    bool done;
+    bool duplicate;
+    coop_err err;
+    struct pending *next;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    pthread_cond_t finished;
+    struct pending *head, **tail;
+    bool running, stop;
+    pthread_t thread;
+    struct coop_store *store;
+    const struct coop_config *config;
+} C = {.lock = PTHREAD_MUTEX_INITIALIZER,
+       .work = PTHREAD_COND_INITIALIZER,
+       .finished = PTHREAD_COND_INITIALIZER};
+
+struct group {
+    struct pending *items[MAX_GROUP];
+    int n;
+    int created;
+};
+
+static coop_err group_tx(struct coop_conn *conn, void *ctx)
+{
+    struct group *g = ctx;
+    g->created = 0;
+    for (int i = 0; i < g->n; i++) {
+        struct pending *p = g->items[i];
+        int64_t id = 0;
+        p->duplicate = false;
+        coop_err err = coop_conn_query_int(
+            conn,
+            "INSERT INTO coop_webhook_deliveries (source, delivery, event, received_at, body)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
+            COOP_PARAMS(COOP_PT(p->src->name), COOP_PT(p->delivery), COOP_PT(p->event),
+                        COOP_PI(p->received_ms), COOP_PB(p->body, p->len)),
+            &id);
+        if (err == COOP_ERR_NOT_FOUND) {
+            p->duplicate = true;
+            continue;
+        }
+        if (err)
+            return err;
+        char payload[24];
+        snprintf(payload, sizeof payload, "%lld", (long long)id);
+        struct coop_job_spec spec = {.kind = p->src->job_kind, .payload = payload};
+        if ((err = coop_jobs_enqueue(conn, &spec, NULL, NULL)))
+            return err;
+        g->created++;
+    }
+    return COOP_ERR_OK;
+}
+
+static void *committer_main(void *arg)
+{
+    static struct group g;
+    pthread_mutex_lock(&C.lock);
+    for (;;) {
+        while (!C.head && !C.stop)
+            pthread_cond_wait(&C.work, &C.lock);
+        if (!C.head)
+            break;
+        g.n = 0;
+        while (C.head && g.n < MAX_GROUP) {
+            g.items[g.n++] = C.head;
+            C.head = C.head->next;
+        }
+        if (!C.head)
+            C.tail = &C.head;
+        pthread_mutex_unlock(&C.lock);
+
+        coop_err err = coop_jobs_write_tx(C.store, group_tx, &g);
+        if (err)
+            coop_log_error("webhook deliveries not stored", COOP_F_ERR(err),
+                           COOP_F_INT("deliveries", g.n));
+        else if (g.created)
+            coop_jobs_notify();
+
+        pthread_mutex_lock(&C.lock);
+        for (int i = 0; i < g.n; i++) {
+            g.items[i]->err = err;
+            g.items[i]->done = true;
+        }
+        pthread_cond_broadcast(&C.finished);
+    }
+    pthread_mutex_unlock(&C.lock);
+    return NULL;
+}
+
+/* Blocks until p is committed (or failed). */
+static coop_err submit(struct pending *p)
+{
+    pthread_mutex_lock(&C.lock);
+    if (!C.running || C.stop) {
+        pthread_mutex_unlock(&C.lock);
+        return COOP_ERR_UNAVAILABLE;
+    }
+    p->next = NULL;
+    *C.tail = p;
+    C.tail = &p->next;
+    pthread_cond_signal(&C.work);
+    while (!p->done)
+        pthread_cond_wait(&C.finished, &C.lock);
+    pthread_mutex_unlock(&C.lock);
+    return p->err;
+}
+
+static coop_err committer_start(struct coop_store *store)
+{
+    pthread_mutex_lock(&C.lock);
+    C.store = store;
+    C.head = NULL;
+    C.tail = &C.head;
+    C.stop = false;
+    bool ok = pthread_create(&C.thread, NULL, committer_main, NULL) == 0;
+    C.running = ok;
+    pthread_mutex_unlock(&C.lock);
+    return ok ? COOP_ERR_OK : COOP_ERR_INTERNAL;
+}
+
+static void committer_stop(void)
+{
+    pthread_mutex_lock(&C.lock);
+    bool was = C.running;
+    C.stop = true;
+    pthread_cond_broadcast(&C.work);
+    pthread_mutex_unlock(&C.lock);
+    if (was)
+        pthread_join(C.thread, NULL);
+    pthread_mutex_lock(&C.lock);
+    C.running = false;
+    pthread_mutex_unlock(&C.lock);
+}
+
+/* ---- the HTTP side --------------------------------------------------------------- */
+
+static void count(const char *source, const char *result)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "source=\"%s\",result=\"%s\"", source, result);
+    coop_metric_inc("coop_webhook_deliveries_total", "Webhook deliveries by source and result",
+                    labels);
+}
+
+static const char *req_header(const void *ctx, const char *name)
+{
+    return coop_http_header(ctx, name);
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* GitHub's form-encoded deliveries carry the JSON in "payload=": decoded
+ * into a new buffer (the signature was checked on the raw form). */
+static char *form_payload(const char *body, size_t len, size_t *out_len)
+{
+    const char *p = NULL;
+    for (size_t i = 0; i + 8 <= len; i++) {
+        if ((i == 0 || body[i - 1] == '&') && !memcmp(body + i, "payload=", 8)) {
+            p = body + i + 8;
+            break;
+        }
+    }
+    if (!p)
+        return NULL;
+    const char *end = memchr(p, '&', (size_t)(body + len - p));
+    if (!end)
+        end = body + len;
+    char *out = malloc((size_t)(end - p) + 1);
+    size_t n = 0;
+    for (; out && p < end; p++) {
+        if (*p == '+') {
+            out[n++] = ' ';
+        } else if (*p == '%' && end - p >= 3 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+            out[n++] = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 2;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (out)
+        out[n] = '\0';
+    *out_len = n;
+    return out;
+}
+
+static void answer_delivery(struct coop_http_response *res, unsigned status, const char *delivery,
+                            bool duplicate)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "delivery", json_object_new_string(delivery));
+    json_object_object_add(o, "duplicate", json_object_new_boolean(duplicate));
+    coop_http_json(res, status, o);
+    json_object_put(o);
+}
+
+static void answer_challenge(struct coop_http_response *res, const char *challenge)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "challenge", json_object_new_string(challenge));
+    coop_http_json(res, 200, o);
+    json_object_put(o);
+}
+
+static void webhook_route(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    const struct coop_webhook_source *src = ctx;
+    struct coop_webhook_input in = {req->body, req->body_len, req_header, req,
+                                    coop_clock_now_ms()};
+    coop_err err = src->verify(C.config, &in);
+    if (err == COOP_ERR_CONFIG) {
+        count(src->name, "not_configured");
+        return coop_http_error(res, req, 401, "webhook_not_configured",
+                               "no webhook secret is configured for this source");
+    }
+    if (err) {
+        count(src->name, "unauthorized");
+        return coop_http_error(res, req, 401, "invalid_signature",
+                               "the webhook signature is missing, wrong or stale");
+    }
+    /* Parse once: malformed JSON is refused before anything is stored. */
+    size_t json_len = req->body_len;
+    char *decoded = NULL;
+    const char *ctype = coop_http_header(req, "Content-Type");
+    if (ctype && !strncasecmp(ctype, "application/x-www-form-urlencoded", 33) &&
+        src == &coop_webhook_github) {
+        decoded = form_payload(req->body, req->body_len, &json_len);
+        if (!decoded) {
+            count(src->name, "malformed");
+            return coop_http_error(res, req, 400, "malformed", "the form has no payload field");
+        }
+    }
+    const char *json_text = decoded ? decoded : req->body;
+    struct json_object *body = NULL;
+    struct coop_webhook_meta meta = {0};
+    err = coop_json_parse(json_text, json_len, JSON_DEPTH, false, &body);
+    if (!err && !json_object_is_type(body, json_type_object))
+        err = COOP_ERR_PROTOCOL;
+    if (!err)
+        err = src->describe(&in, body, &meta);
+    /* Slack envelopes still carry the deprecated verification token: it is
+     * a secret, so it is removed before the body is stored. */
+    if (!err && src == &coop_webhook_slack && json_object_object_get_ex(body, "token", NULL)) {
+        json_object_object_del(body, "token");
+        char *scrubbed = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+        free(decoded);
+        decoded = scrubbed;
+        json_text = decoded;
+        json_len = decoded ? strlen(decoded) : 0;
+        if (!decoded)
+            err = COOP_ERR_NOMEM;
+    }
+    json_object_put(body);
+    if (err) {
+        free(decoded);
+        count(src->name, "malformed");
+        return coop_http_error(res, req, 400, "malformed",
+                               "the body is not a JSON event this source sends");
+    }
+    if (meta.challenge) {
+        free(decoded);
+        count(src->name, "challenge");
+        return answer_challenge(res, meta.challenge_value);
+    }
+    struct pending p = {.src = src,
+                        .event = meta.event,
+                        .delivery = meta.delivery,
+                        .body = json_text,
+                        .len = json_len,
+                        .received_ms = in.now_ms};
+    err = submit(&p);
+    free(decoded);
+    if (err) {
+        count(src->name, "error");
+        return coop_http_error(res, req, 503, "store_unavailable",
+                               "the delivery could not be stored; retry later");
+    }
+    count(src->name, p.duplicate ? "duplicate" : "accepted");
+    answer_delivery(res, p.duplicate ? 200 : 202, meta.delivery, p.duplicate);
+}
+
+/* ---- processing --------------------------------------------------------------------- */
+
+struct loaded {
+    const struct coop_webhook_source *src;
+    char event[128];
+    char delivery[160];
+    char *body;
+    size_t len;
+};
+
+static coop_err load_row(void *ctx, const struct coop_row *row)
+{
+    struct loaded *l = ctx;
+    l->src = coop_webhook_source_find(coop_row_text(row, 0, NULL));
+    coop_strlcpy(l->delivery, coop_row_text(row, 1, NULL), sizeof l->delivery);
+    coop_strlcpy(l->event, coop_row_text(row, 2, NULL), sizeof l->event);
+    size_t n = 0;
+    const void *b = coop_row_blob(row, 3, &n);
+    l->body = malloc(n + 1);
+    if (!l->body)
+        return COOP_ERR_NOMEM;
+    if (n)
+        memcpy(l->body, b, n);
+    l->body[n] = '\0';
+    l->len = n;
+    return COOP_ERR_OK;
+}
+
+coop_err coop_webhook_load_events(struct coop_conn *conn, const char *job_payload,
+                                  struct coop_event **events)
+{
+    int64_t id;
+    *events = NULL;
+    if (!job_payload || coop_parse_i64(job_payload, &id))
+        return COOP_ERR_INVALID;
+    struct loaded l = {0};
+    coop_err err = coop_conn_query(conn,
+                                   "SELECT source, delivery, event, body FROM"
+                                   " coop_webhook_deliveries WHERE id = ?",
+                                   COOP_PARAMS(COOP_PI(id)), load_row, &l);
+    if (!err && !l.body)
+        err = COOP_ERR_NOT_FOUND;
+    if (!err && !l.src)
+        err = COOP_ERR_PROTOCOL;
+    struct json_object *json = NULL;
+    if (!err)
+        err = coop_json_parse(l.body, l.len, JSON_DEPTH, false, &json);
+    if (!err)
+        err = l.src->parse(l.event, json, events);
+    json_object_put(json);
+    free(l.body);
+    for (struct coop_event *ev = *events; !err && ev; ev = ev->next) {
+        ev->delivery = ev_strdup(ev, l.delivery);
+        if (ev_failed(ev))
+            err = COOP_ERR_NOMEM;
+    }
+    if (err) {
+        coop_event_free(*events);
+        *events = NULL;
+    }
+    return err;
+}
+
+static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
+                       const char *summary)
+{
+    int64_t id;
+    if (coop_parse_i64(payload, &id))
+        return COOP_ERR_INVALID;
+    return coop_conn_exec(conn,
+                          "UPDATE coop_webhook_deliveries SET processed_at = ?,"
+                          " process_count = process_count + 1, events = ?, summary = ?"
+                          " WHERE id = ?",
+                          COOP_PARAMS(COOP_PI(coop_clock_now_ms()), COOP_PI(nevents),
+                                      COOP_PT(summary), COOP_PI(id)),
+                          NULL);
+}
+
+/* The built-in handler of webhook.<source> jobs: parse, hand each event to
+ * the consumer (if any), record what was parsed on the delivery row. */
+static coop_err webhook_job(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    struct coop_event *events = NULL;
+    coop_err err = coop_webhook_load_events(conn, job->payload, &events);
+    if (err == COOP_ERR_PROTOCOL || err == COOP_ERR_INVALID) {
+        /* Retrying cannot make a payload parse: record and finish. */
+        coop_log_warn("webhook delivery not parsable", COOP_F_INT("job", job->id),
+                      COOP_F_ERR(err));
+        return record(conn, job->payload, 0, "unparsable");
+    }
+    if (err) {
+        coop_strlcpy(job->error, err == COOP_ERR_NOT_FOUND ? "delivery row missing"
+                                                           : "delivery could not be loaded",
+                     sizeof job->error);
+        return err;
+    }
+    char summary[200] = "";
+    int n = 0;
+    for (struct coop_event *ev = events; ev; ev = ev->next, n++) {
+        bool consumed;
+        if ((err = coop_event_consume_(conn, ev, &consumed))) {
+            coop_strlcpy(job->error, "event consumer failed", sizeof job->error);
+            coop_event_free(events);
+            return err;
+        }
+        size_t len = strlen(summary);
+        snprintf(summary + len, sizeof summary - len, "%s%s", len ? "," : "",
+                 coop_event_kind_name(ev->kind));
+    }
+    coop_event_free(events);
+    return record(conn, job->payload, n, summary);
+}
+
+/* ---- the module ------------------------------------------------------------------- */
+
+static coop_err webhook_routes(struct coop_app *app)
+{
+    C.config = &app->config;
+    for (size_t i = 0; coop_webhook_sources[i]; i++) {
+        const struct coop_webhook_source *src = coop_webhook_sources[i];
+        struct coop_http_route r = {.method = "POST",
+                                    .pattern = src->route,
+                                    .scope = COOP_ROUTE_PUBLIC,
+                                    .max_body = COOP_WEBHOOK_MAX_BODY,
+                                    .handler = webhook_route,
+                                    .ctx = (void *)src,
+                                    .self_authenticated = true};
+        coop_err err = coop_http_add_route(app->http, &r);
+        if (err)
+            return err;
+        if ((err = coop_jobs_register_handler(src->job_kind, webhook_job, NULL)))
+            return err;
+    }
+    return COOP_ERR_OK;
+}
+
+static coop_err webhook_start(struct coop_app *app)
+{
+    return committer_start(app->store);
+}
+
+static void webhook_stop(struct coop_app *app)
+{
+    committer_stop();
+}
+
+const struct coop_app_module coop_webhook_module = {
+    .name = "webhook",
+    .register_routes = webhook_routes,
+    .start = webhook_start,
+    .stop = webhook_stop,
+};
