@@ -27,6 +27,9 @@ static void usage(FILE *out)
           "  audit purge       delete audit entries past COOP_AUDIT_RETENTION_DAYS now\n"
           "  vault status      count BYOK keys by the master key that sealed them\n"
           "  vault rewrap      reseal every BYOK key under COOP_MASTER_KEY\n"
+          "  attest [--days N] print a signed attestation envelope (DSSE, in-toto)\n"
+          "  verify FILE [--pubkey FILE]\n"
+          "                    verify an attestation envelope\n"
           "  version           print the version\n",
           out);
 }
@@ -177,6 +180,8 @@ int main(int argc, char **argv)
         {"check", coop_cmd_check},
         {"audit", coop_cmd_audit},
         {"vault", coop_cmd_vault},
+        {"attest", coop_cmd_attest},
+        {"verify", coop_cmd_verify},
     };
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0)

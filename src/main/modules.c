@@ -8,11 +8,13 @@ extern const struct coop_app_module coop_jobs_module;
 extern const struct coop_app_module coop_audit_module;
 extern const struct coop_app_module coop_vault_module;
 extern const struct coop_app_module coop_webhook_module;
+extern const struct coop_app_module coop_attest_module;
 
 const struct coop_app_module *const coop_app_modules[] = {
     &coop_jobs_module,
     &coop_audit_module,
     &coop_vault_module,
     &coop_webhook_module,
+    &coop_attest_module,
     NULL,
 };
