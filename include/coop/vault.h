@@ -15,6 +15,10 @@
  * The vault never builds a response and never logs a key, a master key or
  * anything derived from them except the public key ids.
  *
+ * In coopd serve the vault module opens one vault when it starts and
+ * publishes it as app->vault (src/main/app.h) for the modules started
+ * after it, such as the router.
+ *
  * Thread safety: a struct coop_vault is shared by all threads.
  */
 #ifndef COOP_VAULT_H

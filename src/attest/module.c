@@ -64,6 +64,9 @@ static void report(struct coop_http_request *req, struct coop_http_response *res
 static void attestation(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     int days;
+    if (!mod.signer)
+        return coop_http_error(res, req, 503, "attestation_unavailable",
+                               "no signing key is configured (COOP_SIGNING_KEY)");
     if (!days_arg(req, res, &days))
         return;
     json_object *env = NULL;
@@ -79,6 +82,9 @@ static void attestation(struct coop_http_request *req, struct coop_http_response
 
 static void public_key(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
+    if (!mod.signer)
+        return coop_http_error(res, req, 503, "attestation_unavailable",
+                               "no signing key is configured (COOP_SIGNING_KEY)");
     const unsigned char *pk = coop_attest_public_key(mod.signer);
     char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
     struct coop_buf pem;
@@ -97,16 +103,6 @@ static void public_key(struct coop_http_request *req, struct coop_http_response 
 
 static coop_err attest_routes(struct coop_app *app)
 {
-    char msg[200] = "";
-    coop_err err = coop_audit_retention_days(&app->config, &mod.retention_days);
-    if (err)
-        return err;
-    if ((err = coop_attest_signer_open(&app->config, &mod.signer, msg, sizeof msg))) {
-        fprintf(stderr, "coopd: %s\n", msg);
-        coop_log_error("attestation signing key cannot be loaded", COOP_F_STR("detail", msg));
-        return err;
-    }
-    mod.store = app->store;
     const struct coop_http_route routes[] = {
         {.method = "GET", .pattern = "/v1/admin/retention-report", .scope = COOP_SCOPE_ADMIN,
          .handler = report},
@@ -115,9 +111,27 @@ static coop_err attest_routes(struct coop_app *app)
         {.method = "GET", .pattern = "/v1/attestation/public-key", .scope = COOP_ROUTE_PUBLIC,
          .handler = public_key},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-        if ((err = coop_http_add_route(app->http, &routes[i])))
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        coop_err err = coop_http_add_route(app->http, &routes[i]);
+        if (err)
             return err;
+    }
+    return COOP_ERR_OK;
+}
+
+/* Production without COOP_SIGNING_KEY still serves; only attestations are
+ * unavailable (503), and coopd check says so. */
+static coop_err attest_start(struct coop_app *app)
+{
+    char msg[200] = "";
+    coop_err err = coop_audit_retention_days(&app->config, &mod.retention_days);
+    if (err)
+        return err;
+    mod.store = app->store;
+    if (coop_attest_signer_open(&app->config, &mod.signer, msg, sizeof msg) != COOP_ERR_OK) {
+        mod.signer = NULL;
+        coop_log_warn("attestations are unavailable", COOP_F_STR("detail", msg));
+    }
     return COOP_ERR_OK;
 }
 
@@ -130,5 +144,6 @@ static void attest_stop(struct coop_app *app)
 const struct coop_app_module coop_attest_module = {
     .name = "attest",
     .register_routes = attest_routes,
+    .start = attest_start,
     .stop = attest_stop,
 };

@@ -17,8 +17,8 @@ struct coop_app {
     struct coop_store *store;
     struct coop_http_server *http;
     uint16_t port;
-    /* Opened by the vault module before later modules register; NULL
-     * outside coopd serve. */
+    /* Opened by the vault module's start, so modules started after it
+     * (and request handlers) may use it; NULL outside coopd serve. */
     struct coop_vault *vault;
 };
 

@@ -1,6 +1,6 @@
 /*
- * The vault in coopd serve: opens it before any module that needs it
- * registers (app->vault), and the admin API for BYOK keys:
+ * The vault in coopd serve: opened when the module starts (app->vault, for
+ * the modules started after it), and the admin API for BYOK keys:
  * PUT/DELETE /v1/admin/byok/{customer}/{provider}, GET /v1/admin/byok.
  * Every store or removal goes to the config-change log with its actor.
  * No answer and no log line carries a key: only its hash prefix.
@@ -60,7 +60,7 @@ static bool names_ok(struct coop_http_request *req, struct coop_http_response *r
 
 static void put_key(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
-    struct coop_vault *v = ctx;
+    struct coop_vault *v = ((struct coop_app *)ctx)->vault;
     json_object *body = NULL;
     if (!names_ok(req, res))
         goto out;
@@ -112,7 +112,7 @@ out:
 
 static void delete_key(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
-    struct coop_vault *v = ctx;
+    struct coop_vault *v = ((struct coop_app *)ctx)->vault;
     if (!names_ok(req, res))
         return;
     coop_err err = coop_vault_delete(v, req->params[0], req->params[1]);
@@ -133,7 +133,7 @@ static void delete_key(struct coop_http_request *req, struct coop_http_response 
 
 static void list_keys(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
-    struct coop_vault *v = ctx;
+    struct coop_vault *v = ((struct coop_app *)ctx)->vault;
     json_object *rows = NULL;
     if (coop_vault_list(v, &rows) != COOP_ERR_OK)
         return coop_http_error(res, req, 503, "store_unavailable", "the keys could not be listed");
@@ -145,6 +145,26 @@ static void list_keys(struct coop_http_request *req, struct coop_http_response *
 }
 
 static coop_err vault_routes(struct coop_app *app)
+{
+    const struct coop_http_route routes[] = {
+        {.method = "PUT", .pattern = "/v1/admin/byok/{customer}/{provider}",
+         .scope = COOP_SCOPE_ADMIN, .max_body = PUT_MAX_BODY, .handler = put_key, .ctx = app},
+        {.method = "DELETE", .pattern = "/v1/admin/byok/{customer}/{provider}",
+         .scope = COOP_SCOPE_ADMIN, .handler = delete_key, .ctx = app},
+        {.method = "GET", .pattern = "/v1/admin/byok", .scope = COOP_SCOPE_ADMIN,
+         .handler = list_keys, .ctx = app},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        coop_err err = coop_http_add_route(app->http, &routes[i]);
+        if (err)
+            return err;
+    }
+    return COOP_ERR_OK;
+}
+
+/* Opening at start rather than at registration means a module failing to
+ * register leaves nothing to free. */
+static coop_err vault_start(struct coop_app *app)
 {
     char msg[200] = "";
     coop_err err = coop_vault_open(&app->config, app->store, &app->vault, msg, sizeof msg);
@@ -165,17 +185,6 @@ static coop_err vault_routes(struct coop_app *app)
                           "rewrap",
                           COOP_F_INT("previous", previous));
     }
-    const struct coop_http_route routes[] = {
-        {.method = "PUT", .pattern = "/v1/admin/byok/{customer}/{provider}",
-         .scope = COOP_SCOPE_ADMIN, .max_body = PUT_MAX_BODY, .handler = put_key, .ctx = app->vault},
-        {.method = "DELETE", .pattern = "/v1/admin/byok/{customer}/{provider}",
-         .scope = COOP_SCOPE_ADMIN, .handler = delete_key, .ctx = app->vault},
-        {.method = "GET", .pattern = "/v1/admin/byok", .scope = COOP_SCOPE_ADMIN,
-         .handler = list_keys, .ctx = app->vault},
-    };
-    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-        if ((err = coop_http_add_route(app->http, &routes[i])))
-            return err;
     return COOP_ERR_OK;
 }
 
@@ -188,5 +197,6 @@ static void vault_stop(struct coop_app *app)
 const struct coop_app_module coop_vault_module = {
     .name = "vault",
     .register_routes = vault_routes,
+    .start = vault_start,
     .stop = vault_stop,
 };
