@@ -52,6 +52,7 @@ int coop_cmd_audit(int argc, char **argv);
 int coop_cmd_vault(int argc, char **argv);
 int coop_cmd_attest(int argc, char **argv);
 int coop_cmd_verify(int argc, char **argv);
+int coop_cmd_webhook(int argc, char **argv);
 
 /* Production refusals shared by serve and check: prints each failure,
  * returns how many there were. */

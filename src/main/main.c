@@ -30,6 +30,8 @@ static void usage(FILE *out)
           "  attest [--days N] print a signed attestation envelope (DSSE, in-toto)\n"
           "  verify FILE [--pubkey FILE]\n"
           "                    verify an attestation envelope\n"
+          "  webhook parse SOURCE EVENT [FILE]\n"
+          "                    print the events Coop makes of a webhook payload\n"
           "  version           print the version\n",
           out);
 }
@@ -182,6 +184,7 @@ int main(int argc, char **argv)
         {"vault", coop_cmd_vault},
         {"attest", coop_cmd_attest},
         {"verify", coop_cmd_verify},
+        {"webhook", coop_cmd_webhook},
     };
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0)

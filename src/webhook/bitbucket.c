@@ -116,8 +116,12 @@ static void cloud_change(struct coop_event *ev, struct json_object *ch)
         struct json_object *o = json_object_array_get_idx(commits, n - 1 - i);
         struct coop_event_commit *c = &push->commits[push->n_commits++];
         c->sha = ev_strdup(ev, jstr(o, "hash"));
-        raw_author(ev, &c->author, jstr(o, "author.raw"));
-        c->author.login = ev_strdup(ev, jstr(o, "author.user.nickname"));
+        if (jstr(o, "author.raw")) {
+            raw_author(ev, &c->author, jstr(o, "author.raw"));
+            c->author.login = ev_strdup(ev, jstr(o, "author.user.nickname"));
+        } else {
+            cloud_user(ev, &c->author, jget(o, "author")); /* older payloads: the user itself */
+        }
         c->time_ms = ev_time(jstr(o, "date"));
         c->message = ev_first_line(ev, jstr(o, "message"));
         c->files_known = false;
@@ -156,6 +160,11 @@ static void cloud_pull(struct coop_event *ev, struct coop_event_pull *pr, struct
     pr->state = state && !strcmp(state, "MERGED")                                    ? COOP_EVENT_PULL_STATE_MERGED
                 : state && (!strcmp(state, "DECLINED") || !strcmp(state, "SUPERSEDED")) ? COOP_EVENT_PULL_STATE_CLOSED
                                                                                       : COOP_EVENT_PULL_STATE_OPEN;
+    /* The event key is authoritative where it implies the state. */
+    if (!strcmp(key, "pullrequest:fulfilled"))
+        pr->state = COOP_EVENT_PULL_STATE_MERGED;
+    else if (!strcmp(key, "pullrequest:rejected"))
+        pr->state = COOP_EVENT_PULL_STATE_CLOSED;
     pr->action_name = ev_strdup(ev, key);
     pr->action = !strcmp(key, "pullrequest:created")     ? COOP_EVENT_PULL_OPENED
                  : !strcmp(key, "pullrequest:updated")   ? COOP_EVENT_PULL_UPDATED

@@ -237,6 +237,8 @@ coop_err coop_event_parse_gitlab(const char *event_name, struct json_object *pay
         coop_strlcpy(instance, inst + 10, sizeof instance);
     const char *kind = jstr(payload, "object_kind");
     const char *sys = jstr(payload, "event_name");
+    if (!kind)
+        kind = sys; /* system hooks name pushes in event_name */
     if (kind && (!strcmp(kind, "push") || !strcmp(kind, "tag_push")))
         return parse_push(name, payload, out);
     if (kind && !strcmp(kind, "merge_request"))
