@@ -38,24 +38,32 @@ static char *slurp(const char *path, size_t *len)
     return coop_buf_steal(&b, len);
 }
 
+static const char *str_or(const char *s)
+{
+    return s ? s : "?";
+}
+
 static void summary(json_object *st)
 {
     json_object *pred = coop_json_obj(st, "predicate");
     json_object *period = coop_json_obj(pred, "period");
     json_object *req = coop_json_obj(pred, "llm_requests");
     json_object *chains = coop_json_obj(coop_json_obj(pred, "audit"), "chains");
-    printf("statement: %s\npredicate: %s\n", coop_json_str(st, "_type") ? coop_json_str(st, "_type") : "?",
-           coop_json_str(st, "predicateType") ? coop_json_str(st, "predicateType") : "?");
+    printf("statement: %s\npredicate: %s\n", str_or(coop_json_str(st, "_type")),
+           str_or(coop_json_str(st, "predicateType")));
     if (period)
-        printf("period: %s .. %s\n", coop_json_str(period, "start"), coop_json_str(period, "end"));
+        printf("period: %s .. %s\n", str_or(coop_json_str(period, "start")),
+               str_or(coop_json_str(period, "end")));
     if (req)
         printf("llm requests: %s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+    if (!chains)
+        return;
     json_object_object_foreach(chains, name, chain)
     {
         bool intact = false;
         coop_json_bool(chain, "intact", &intact);
         printf("audit chain %s: %s, head %s\n", name, intact ? "intact" : "BROKEN",
-               coop_json_str(chain, "head_hash") ? coop_json_str(chain, "head_hash") : "?");
+               str_or(coop_json_str(chain, "head_hash")));
     }
 }
 

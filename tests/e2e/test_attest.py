@@ -133,6 +133,26 @@ def test_attestation_verifies_with_openssl_and_coopd():
     shutil.rmtree(work)
 
 
+def test_envelope_signed_by_openssl_verifies_in_coopd():
+    """Cross-implementation: fuzz/corpus/dsse/envelope was signed by OpenSSL
+    with the RFC 8032 test-1 key; coopd verify accepts it with that key."""
+    src = os.environ.get("COOP_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+    corpus = os.path.join(src, "fuzz", "corpus", "dsse")
+    c = Coopd()
+    for key in ("pem", "json-key"):
+        v = c.run("verify", os.path.join(corpus, "envelope"), "--pubkey", os.path.join(corpus, key))
+        assert v.returncode == 0 and b"signature: OK" in v.stdout, (v.stdout, v.stderr)
+    other = tempfile.mkdtemp(prefix="coop-attest-key-")
+    with open(os.path.join(other, "k"), "w") as f:
+        f.write(base64.b64encode(bytes(32)).decode())
+    v = c.run("verify", os.path.join(corpus, "envelope"), "--pubkey", os.path.join(other, "k"))
+    assert v.returncode == 1, (v.stdout, v.stderr)
+    v = c.run("verify", os.path.join(corpus, "bad-b64"), "--pubkey", os.path.join(corpus, "pem"))
+    assert v.returncode == 2
+    shutil.rmtree(other)
+    shutil.rmtree(c.data_dir, ignore_errors=True)
+
+
 def test_development_signing_key_is_generated_and_stable():
     d = tempfile.mkdtemp(prefix="coop-attest-dev-")
     with Coopd(data_dir=d) as c:
