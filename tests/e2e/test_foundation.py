@@ -110,6 +110,52 @@ def test_body_too_large_refused_before_reading():
         assert c.get("/healthz").status == 200
 
 
+def test_webhook_body_limit_30mb():
+    """A 30 MB body sent to a webhook endpoint (limit 25 MB) gets 413."""
+    with Coopd(env={"COOP_GITHUB_WEBHOOK_SECRET": "It's a Secret to Everybody"}) as c:
+        s = socket.create_connection(("127.0.0.1", c.port), timeout=20)
+        s.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"X-GitHub-Event: push\r\nX-GitHub-Delivery: big-1\r\nContent-Length: %d\r\n\r\n" % (30 << 20))
+        sent = 0
+        chunk = b"x" * 65536
+        try:
+            while sent < (30 << 20):
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass  # the server answered and closed without reading it all
+        data = s.recv(65536)
+        s.close()
+        assert data.startswith(b"HTTP/1.1 413"), data[:100]
+        assert b"payload_too_large" in data
+        assert sent < (30 << 20), "the whole body was read"
+        assert c.get("/healthz").status == 200
+
+
+def test_slow_body_dropped():
+    with Coopd(env={"COOP_BODY_TIMEOUT": "2", "COOP_GITHUB_WEBHOOK_SECRET": "x" * 20}) as c:
+        s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+        s.sendall(b"POST /webhooks/github HTTP/1.1\r\nHost: x\r\nContent-Length: 400\r\n\r\n")
+        t = time.time()
+        dropped = False
+        while time.time() - t < 6:
+            try:
+                s.sendall(b"{")
+                time.sleep(0.25)
+            except OSError:
+                dropped = True
+                break
+        if not dropped:
+            s.settimeout(3)
+            try:
+                dropped = s.recv(100) == b""  # closed; a timeout raises and fails the test
+            except ConnectionResetError:
+                dropped = True
+        s.close()
+        assert dropped and time.time() - t < 8, time.time() - t
+        assert c.get("/healthz").status == 200
+
+
 def test_huge_headers_refused():
     with Coopd() as c:
         head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n"
