@@ -53,6 +53,8 @@ int coop_cmd_vault(int argc, char **argv);
 int coop_cmd_attest(int argc, char **argv);
 int coop_cmd_verify(int argc, char **argv);
 int coop_cmd_webhook(int argc, char **argv);
+int coop_cmd_import(int argc, char **argv);
+int coop_cmd_repos(int argc, char **argv);
 
 /* Production refusals shared by serve and check: prints each failure,
  * returns how many there were. */

@@ -32,6 +32,9 @@ static void usage(FILE *out)
           "                    verify an attestation envelope\n"
           "  webhook parse SOURCE EVENT [FILE]\n"
           "                    print the events Coop makes of a webhook payload\n"
+          "  import --repo ID (--git DIR | --stdin)\n"
+          "                    backfill commit history from a checkout or a git log stream\n"
+          "  repos             list the repositories the graph holds\n"
           "  version           print the version\n",
           out);
 }
@@ -185,6 +188,8 @@ int main(int argc, char **argv)
         {"attest", coop_cmd_attest},
         {"verify", coop_cmd_verify},
         {"webhook", coop_cmd_webhook},
+        {"import", coop_cmd_import},
+        {"repos", coop_cmd_repos},
     };
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (strcmp(cmd, commands[i].name) == 0)

@@ -9,6 +9,7 @@ extern const struct coop_app_module coop_audit_module;
 extern const struct coop_app_module coop_vault_module;
 extern const struct coop_app_module coop_webhook_module;
 extern const struct coop_app_module coop_attest_module;
+extern const struct coop_app_module coop_graph_module;
 
 const struct coop_app_module *const coop_app_modules[] = {
     &coop_jobs_module,
@@ -16,5 +17,6 @@ const struct coop_app_module *const coop_app_modules[] = {
     &coop_vault_module,
     &coop_webhook_module,
     &coop_attest_module,
+    &coop_graph_module,
     NULL,
 };

@@ -10,6 +10,7 @@ extern const struct coop_migration coop_audit_migrations[];
 extern const struct coop_migration coop_jobs_migrations[];
 extern const struct coop_migration coop_vault_migrations[];
 extern const struct coop_migration coop_webhook_migrations[];
+extern const struct coop_migration coop_graph_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
@@ -17,5 +18,6 @@ const struct coop_migration *const coop_schema[] = {
     coop_jobs_migrations,
     coop_vault_migrations,
     coop_webhook_migrations,
+    coop_graph_migrations,
     NULL,
 };

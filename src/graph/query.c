@@ -1,0 +1,805 @@
+/*
+ * The questions the extension asks, answered from precomputed state: each
+ * reads a handful of rows through indexes (a file's authorship rows, a
+ * page of its changes, its coupling rows) and builds the JSON of DESIGN.md
+ * section 4. Whole-repository answers (truck factor, a directory's
+ * authors) come from cache.c, recomputed from the count tables only when
+ * the repository changed.
+ */
+#include "cache_int.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECENT_MS (90LL * 24 * 3600 * 1000)
+#define MAX_PATH_LEN 4096
+
+struct repo_row {
+    int64_t id, version;
+    char default_branch[256];
+};
+
+static coop_err repo_cb(void *ctx, const struct coop_row *row)
+{
+    struct repo_row *r = ctx;
+    r->id = coop_row_int(row, 0);
+    r->version = coop_row_int(row, 1);
+    const char *b = coop_row_text(row, 2, NULL);
+    coop_strlcpy(r->default_branch, b ? b : "", sizeof r->default_branch);
+    return COOP_ERR_DUPLICATE;
+}
+
+static coop_err find_repo(struct coop_conn *c, const char *name, struct repo_row *r,
+                          const char **what)
+{
+    if (!name || !*name) {
+        *what = "repo";
+        return COOP_ERR_INVALID;
+    }
+    r->id = 0;
+    coop_err err = coop_conn_query(c, "SELECT id, version, default_branch FROM graph_repos WHERE name = ?",
+                                   COOP_PARAMS(COOP_PT(name)), repo_cb, r);
+    if (err == COOP_ERR_DUPLICATE)
+        return COOP_ERR_OK;
+    if (!err) {
+        *what = "repo";
+        return COOP_ERR_NOT_FOUND;
+    }
+    return err;
+}
+
+/* Trims leading and trailing slashes and "./"; "" is the root. */
+static coop_err normalize(const char *in, char *out, size_t size)
+{
+    if (!in)
+        in = "";
+    while (*in == '/' || (in[0] == '.' && in[1] == '/'))
+        in += in[0] == '.' ? 2 : 1;
+    if (strcmp(in, ".") == 0)
+        in = "";
+    size_t n = strlen(in);
+    if (n >= size)
+        return COOP_ERR_INVALID;
+    memcpy(out, in, n + 1);
+    while (n && out[n - 1] == '/')
+        out[--n] = '\0';
+    return COOP_ERR_OK;
+}
+
+static coop_err file_of(struct coop_conn *c, int64_t repo, const char *path, int64_t *file)
+{
+    *file = 0;
+    coop_err err = coop_conn_query_int(c, "SELECT file FROM graph_paths WHERE repo = ? AND path = ?",
+                                       COOP_PARAMS(COOP_PI(repo), COOP_PT(path)), file);
+    return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
+}
+
+/* The [lo, hi) range of paths below directory dir ("" is everything). */
+static void dir_range(const char *dir, char *lo, char *hi, size_t size)
+{
+    if (!*dir) {
+        lo[0] = '\0';
+        coop_strlcpy(hi, "\x7f\x7f\x7f\x7f", size);
+        return;
+    }
+    snprintf(lo, size, "%s/", dir);
+    snprintf(hi, size, "%s0", dir); /* '0' follows '/' */
+}
+
+static coop_err is_dir(struct coop_conn *c, int64_t repo, const char *dir, bool *yes)
+{
+    char lo[MAX_PATH_LEN + 2], hi[MAX_PATH_LEN + 2];
+    dir_range(dir, lo, hi, sizeof lo);
+    int64_t one = 0;
+    coop_err err = coop_conn_query_int(c,
+                                       "SELECT 1 FROM graph_files WHERE repo = ? AND path >= ?"
+                                       " AND path < ? LIMIT 1",
+                                       COOP_PARAMS(COOP_PI(repo), COOP_PT(lo), COOP_PT(hi)), &one);
+    *yes = err == COOP_ERR_OK;
+    return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
+}
+
+static coop_err person_name(struct coop_conn *c, int64_t person, char *out, size_t size)
+{
+    struct coop_graph_text_ t = {out, size, false};
+    out[0] = '\0';
+    coop_err err = coop_conn_query(c, "SELECT name FROM graph_people WHERE id = ?",
+                                   COOP_PARAMS(COOP_PI(person)), coop_graph_row_text_, &t);
+    return err == COOP_ERR_DUPLICATE ? COOP_ERR_OK : err;
+}
+
+static int64_t query_now(const struct coop_graph_query *q)
+{
+    return q->now_ms ? q->now_ms : coop_clock_now_ms();
+}
+
+static struct json_object *round3(double v)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%.3f", v);
+    return json_object_new_double_s(round(v * 1000) / 1000, text);
+}
+
+/* ---- scans of a directory ------------------------------------------------ */
+
+struct scan_row {
+    int64_t file, creator, revisions, person, changes, last_change;
+};
+
+struct scan_ctx {
+    struct scan_row *rows;
+    size_t n, cap;
+    coop_err err;
+};
+
+static coop_err scan_cb(void *ctx, const struct coop_row *row)
+{
+    struct scan_ctx *s = ctx;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        struct scan_row *n = realloc(s->rows, cap * sizeof *n);
+        if (!n)
+            return COOP_ERR_NOMEM;
+        s->rows = n;
+        s->cap = cap;
+    }
+    s->rows[s->n++] = (struct scan_row){coop_row_int(row, 0), coop_row_int(row, 1),
+                                        coop_row_int(row, 2), coop_row_int(row, 3),
+                                        coop_row_int(row, 4), coop_row_int(row, 5)};
+    return COOP_ERR_OK;
+}
+
+static int by_people_files(const void *a, const void *b)
+{
+    const struct coop_graph_scan_person_ *x = a, *y = b;
+    if (x->files != y->files)
+        return x->files > y->files ? -1 : 1;
+    if (x->changes != y->changes)
+        return x->changes > y->changes ? -1 : 1;
+    return x->person < y->person ? -1 : x->person > y->person;
+}
+
+static int by_person_id(const void *a, const void *b)
+{
+    const struct coop_graph_scan_person_ *x = a, *y = b;
+    return x->person < y->person ? -1 : x->person > y->person;
+}
+
+static struct coop_graph_scan_person_ *find_person(struct coop_graph_scan_person_ *ps, size_t n,
+                                                   int64_t person)
+{
+    struct coop_graph_scan_person_ key = {.person = person};
+    return bsearch(&key, ps, n, sizeof *ps, by_person_id);
+}
+
+/* Builds the scan from rows ordered by file. */
+static coop_err build_scan(struct scan_ctx *sc, struct coop_graph_scan_ *out)
+{
+    /* People: distinct ids, sorted, to count into. */
+    int64_t (*pairs)[2] = malloc((sc->n ? sc->n : 1) * sizeof *pairs);
+    struct coop_graph_scan_person_ *ps = calloc(sc->n ? sc->n : 1, sizeof *ps);
+    if (!pairs || !ps) {
+        free(pairs);
+        free(ps);
+        return COOP_ERR_NOMEM;
+    }
+    size_t np = 0, npairs = 0;
+    for (size_t i = 0; i < sc->n; i++)
+        ps[np++].person = sc->rows[i].person;
+    qsort(ps, np, sizeof *ps, by_person_id);
+    size_t u = 0;
+    for (size_t i = 0; i < np; i++)
+        if (u == 0 || ps[u - 1].person != ps[i].person)
+            ps[u++] = ps[i];
+    np = u;
+    int64_t files = 0;
+    for (size_t i = 0; i < sc->n;) {
+        size_t j = i;
+        double max = 0;
+        while (j < sc->n && sc->rows[j].file == sc->rows[i].file) {
+            const struct scan_row *r = &sc->rows[j];
+            double d = coop_graph_doa(r->creator == r->person, r->changes, r->revisions - r->changes);
+            if (d > max)
+                max = d;
+            j++;
+        }
+        for (size_t k = i; k < j; k++) {
+            const struct scan_row *r = &sc->rows[k];
+            struct coop_graph_scan_person_ *p = find_person(ps, np, r->person);
+            p->changes += r->changes;
+            if (r->last_change > p->last_change)
+                p->last_change = r->last_change;
+            double d = coop_graph_doa(r->creator == r->person, r->changes, r->revisions - r->changes);
+            if (coop_graph_is_author(d, max)) {
+                p->files++;
+                pairs[npairs][0] = files;
+                pairs[npairs][1] = r->person;
+                npairs++;
+            }
+        }
+        files++;
+        i = j;
+    }
+    out->files = files;
+    out->removed = malloc((np ? np : 1) * sizeof *out->removed);
+    if (!out->removed) {
+        free(pairs);
+        free(ps);
+        return COOP_ERR_NOMEM;
+    }
+    out->truck_factor = coop_graph_truck_factor((size_t)files, (const int64_t(*)[2])pairs, npairs,
+                                                out->removed, np);
+    qsort(ps, np, sizeof *ps, by_people_files);
+    out->people = ps;
+    out->n_people = np;
+    free(pairs);
+    return COOP_ERR_OK;
+}
+
+/* Scans the files below dir, or the one file dir names when exact. */
+static coop_err scan_dir(struct coop_conn *c, const struct repo_row *repo, const char *dir,
+                         bool exact, struct coop_graph_scan_ **out)
+{
+    char key[MAX_PATH_LEN + 2];
+    snprintf(key, sizeof key, "%c%s", exact ? '=' : '/', dir);
+    if ((*out = coop_graph_scan_get_(repo->id, repo->version, key)))
+        return COOP_ERR_OK;
+    char lo[MAX_PATH_LEN + 2], hi[MAX_PATH_LEN + 2];
+    if (exact) {
+        snprintf(lo, sizeof lo, "%s", dir);
+        snprintf(hi, sizeof hi, "%s\x01", dir);
+    } else {
+        dir_range(dir, lo, hi, sizeof lo);
+    }
+    struct scan_ctx sc = {0};
+    coop_err err = coop_conn_query(
+        c,
+        "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
+        " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
+        " WHERE f.repo = ? AND f.path >= ? AND f.path < ? AND f.deleted = 0 ORDER BY f.id",
+        COOP_PARAMS(COOP_PI(repo->id), COOP_PT(lo), COOP_PT(hi)), scan_cb, &sc);
+    struct coop_graph_scan_ *s = err ? NULL : calloc(1, sizeof *s);
+    if (!err && !s)
+        err = COOP_ERR_NOMEM;
+    if (!err) {
+        s->repo = repo->id;
+        s->version = repo->version;
+        s->refs = 1;
+        s->prefix = strdup(key);
+        err = s->prefix ? build_scan(&sc, s) : COOP_ERR_NOMEM;
+    }
+    free(sc.rows);
+    if (err) {
+        if (s) {
+            free(s->prefix);
+            free(s);
+        }
+        return err;
+    }
+    coop_graph_scan_keep_(s);
+    *out = s;
+    return COOP_ERR_OK;
+}
+
+/* ---- owners --------------------------------------------------------------- */
+
+struct author_row {
+    int64_t person, changes, last_change;
+    double doa;
+    char name[128];
+};
+
+struct authors_ctx {
+    struct author_row rows[256];
+    size_t n;
+    int64_t creator, revisions;
+};
+
+static coop_err author_cb(void *ctx, const struct coop_row *row)
+{
+    struct authors_ctx *a = ctx;
+    if (a->n == sizeof a->rows / sizeof *a->rows)
+        return COOP_ERR_OK; /* beyond 256 people a file's tail cannot be authors */
+    struct author_row *r = &a->rows[a->n++];
+    a->creator = coop_row_int(row, 0);
+    a->revisions = coop_row_int(row, 1);
+    r->person = coop_row_int(row, 2);
+    r->changes = coop_row_int(row, 3);
+    r->last_change = coop_row_int(row, 4);
+    const char *name = coop_row_text(row, 5, NULL);
+    coop_strlcpy(r->name, name ? name : "", sizeof r->name);
+    return COOP_ERR_OK;
+}
+
+static int by_doa(const void *a, const void *b)
+{
+    const struct author_row *x = a, *y = b;
+    if (x->doa != y->doa)
+        return x->doa > y->doa ? -1 : 1;
+    return x->person < y->person ? -1 : x->person > y->person;
+}
+
+static int by_recent(const void *a, const void *b)
+{
+    const struct author_row *x = *(struct author_row *const *)a, *y = *(struct author_row *const *)b;
+    if (x->last_change != y->last_change)
+        return x->last_change > y->last_change ? -1 : 1;
+    return x->person < y->person ? -1 : x->person > y->person;
+}
+
+static struct json_object *person_entry(const char *name, int64_t id, int64_t commits,
+                                        int64_t last_change)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "person", json_object_new_string(name));
+    json_object_object_add(o, "person_id", json_object_new_int64(id));
+    json_object_object_add(o, "commits", json_object_new_int64(commits));
+    json_object_object_add(o, "last_change", coop_graph_time_json_(last_change));
+    return o;
+}
+
+static coop_err file_owners(struct coop_conn *c, int64_t file, int64_t now,
+                            struct json_object *out)
+{
+    struct authors_ctx *a = calloc(1, sizeof *a);
+    if (!a)
+        return COOP_ERR_NOMEM;
+    coop_err err = coop_conn_query(
+        c,
+        "SELECT COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change, p.name"
+        " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
+        " JOIN graph_people p ON p.id = a.person WHERE f.id = ?",
+        COOP_PARAMS(COOP_PI(file)), author_cb, a);
+    if (err) {
+        free(a);
+        return err;
+    }
+    double max = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        struct author_row *r = &a->rows[i];
+        r->doa = coop_graph_doa(a->creator == r->person, r->changes, a->revisions - r->changes);
+        if (r->doa > max)
+            max = r->doa;
+    }
+    qsort(a->rows, a->n, sizeof *a->rows, by_doa);
+    struct json_object *authors = json_object_new_array(), *recent = json_object_new_array();
+    struct author_row *rec[256];
+    size_t nrec = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        struct author_row *r = &a->rows[i];
+        if (coop_graph_is_author(r->doa, max)) {
+            struct json_object *o = person_entry(r->name, r->person, r->changes, r->last_change);
+            json_object_object_add(o, "doa", round3(r->doa));
+            json_object_object_add(o, "first_author", json_object_new_boolean(a->creator == r->person));
+            json_object_array_add(authors, o);
+        }
+        if (r->last_change >= now - RECENT_MS)
+            rec[nrec++] = r;
+    }
+    qsort(rec, nrec, sizeof *rec, by_recent);
+    for (size_t i = 0; i < nrec; i++)
+        json_object_array_add(recent, person_entry(rec[i]->name, rec[i]->person, rec[i]->changes,
+                                                   rec[i]->last_change));
+    json_object_object_add(out, "authors", authors);
+    json_object_object_add(out, "recent_contributors", recent);
+    json_object_object_add(out, "revisions", json_object_new_int64(a->revisions));
+    free(a);
+    return COOP_ERR_OK;
+}
+
+static coop_err dir_owners(struct coop_conn *c, const struct repo_row *repo, const char *dir,
+                           int64_t now, struct json_object *out)
+{
+    struct coop_graph_scan_ *s;
+    coop_err err = scan_dir(c, repo, dir, false, &s);
+    if (err)
+        return err;
+    struct json_object *authors = json_object_new_array(), *recent = json_object_new_array();
+    char name[128];
+    for (size_t i = 0; !err && i < s->n_people && i < 20; i++) {
+        const struct coop_graph_scan_person_ *p = &s->people[i];
+        if (p->files == 0)
+            break;
+        if ((err = person_name(c, p->person, name, sizeof name)))
+            break;
+        struct json_object *o = person_entry(name, p->person, p->changes, p->last_change);
+        json_object_object_add(o, "files", json_object_new_int64(p->files));
+        json_object_array_add(authors, o);
+    }
+    for (size_t i = 0; !err && i < s->n_people; i++) {
+        const struct coop_graph_scan_person_ *p = &s->people[i];
+        if (p->last_change < now - RECENT_MS || json_object_array_length(recent) >= 50)
+            continue;
+        if ((err = person_name(c, p->person, name, sizeof name)))
+            break;
+        json_object_array_add(recent, person_entry(name, p->person, p->changes, p->last_change));
+    }
+    json_object_object_add(out, "authors", authors);
+    json_object_object_add(out, "recent_contributors", recent);
+    json_object_object_add(out, "files", json_object_new_int64(s->files));
+    coop_graph_scan_put_(s);
+    return err;
+}
+
+struct co_row {
+    char file[256];
+    int64_t version;
+    bool found;
+};
+
+static coop_err co_row_cb(void *ctx, const struct coop_row *row)
+{
+    struct co_row *r = ctx;
+    const char *f = coop_row_text(row, 0, NULL);
+    coop_strlcpy(r->file, f ? f : "", sizeof r->file);
+    r->version = coop_row_int(row, 1);
+    r->found = true;
+    return COOP_ERR_DUPLICATE;
+}
+
+struct text_copy {
+    char *text;
+    size_t len;
+};
+
+static coop_err text_copy_cb(void *ctx, const struct coop_row *row)
+{
+    struct text_copy *t = ctx;
+    size_t n;
+    const char *s = coop_row_text(row, 0, &n);
+    if (!s)
+        return COOP_ERR_DUPLICATE;
+    if (!(t->text = malloc(n + 1)))
+        return COOP_ERR_NOMEM;
+    memcpy(t->text, s, n);
+    t->text[n] = '\0';
+    t->len = n;
+    return COOP_ERR_DUPLICATE;
+}
+
+static struct json_object *match_json(const char *file, const struct coop_codeowners_match *m)
+{
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "file", json_object_new_string(file));
+    json_object_object_add(o, "line", json_object_new_int(m->line));
+    json_object_object_add(o, "pattern", json_object_new_string(m->pattern));
+    struct json_object *owners = json_object_new_array();
+    for (size_t i = 0; i < m->n_owners; i++)
+        json_object_array_add(owners, json_object_new_string(m->owners[i]));
+    json_object_object_add(o, "owners", owners);
+    json_object_object_add(o, "section", m->section ? json_object_new_string(m->section) : NULL);
+    if (m->section) {
+        json_object_object_add(o, "optional", json_object_new_boolean(m->optional));
+        json_object_object_add(o, "approvals", json_object_new_int(m->approvals));
+    }
+    return o;
+}
+
+/* The CODEOWNERS rule(s) for path on the default branch (or the only
+ * branch known), parsed once per version. */
+static coop_err codeowners_for(struct coop_conn *c, const struct repo_row *repo, const char *repo_name,
+                               const char *path, struct json_object *out)
+{
+    struct co_row r = {0};
+    coop_err err = coop_conn_query(c,
+                                   "SELECT file, version FROM graph_codeowners WHERE repo = ?"
+                                   " ORDER BY CASE WHEN branch = ? THEN 0 ELSE 1 END, branch LIMIT 1",
+                                   COOP_PARAMS(COOP_PI(repo->id), COOP_PT(repo->default_branch)),
+                                   co_row_cb, &r);
+    if (err && err != COOP_ERR_DUPLICATE)
+        return err;
+    if (!r.found) {
+        json_object_object_add(out, "codeowners", NULL);
+        return COOP_ERR_OK;
+    }
+    struct coop_graph_co_ref_ *ref = coop_graph_co_get_(repo->id, r.version);
+    if (!ref) {
+        struct text_copy t = {0};
+        err = coop_conn_query(c, "SELECT text FROM graph_codeowners WHERE repo = ? AND version = ?",
+                              COOP_PARAMS(COOP_PI(repo->id), COOP_PI(r.version)), text_copy_cb, &t);
+        if (err && err != COOP_ERR_DUPLICATE) {
+            free(t.text);
+            return err;
+        }
+        struct coop_codeowners *co = NULL;
+        err = coop_codeowners_parse(t.text ? t.text : "", t.len,
+                                    coop_codeowners_flavor_for(repo_name, r.file), &co);
+        free(t.text);
+        if (err)
+            return err;
+        if (!(ref = coop_graph_co_keep_(repo->id, r.version, r.file, co)))
+            return COOP_ERR_NOMEM;
+    }
+    const char *file;
+    struct coop_codeowners *co = coop_graph_co_parsed_(ref, &file);
+    struct coop_codeowners_match m[16];
+    size_t n = coop_codeowners_match(co, path, m, 16);
+    json_object_object_add(out, "codeowners", n ? match_json(file, &m[0]) : NULL);
+    if (n > 1 || (n == 1 && m[0].section)) {
+        struct json_object *all = json_object_new_array();
+        for (size_t i = 0; i < n; i++)
+            json_object_array_add(all, match_json(file, &m[i]));
+        json_object_object_add(out, "codeowners_sections", all);
+    }
+    coop_graph_co_put_(ref);
+    return COOP_ERR_OK;
+}
+
+coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *q,
+                           struct json_object **out, const char **what)
+{
+    char path[MAX_PATH_LEN];
+    *out = NULL;
+    *what = "path";
+    if (!q->path || normalize(q->path, path, sizeof path))
+        return COOP_ERR_INVALID;
+    struct coop_conn *c;
+    coop_err err = coop_store_acquire(s, &c);
+    if (err)
+        return err;
+    struct repo_row repo;
+    int64_t file = 0;
+    bool dir = false;
+    struct json_object *o = NULL;
+    if ((err = find_repo(c, q->repo, &repo, what)))
+        goto done;
+    if ((err = file_of(c, repo.id, path, &file)))
+        goto done;
+    if (!file && (err = is_dir(c, repo.id, path, &dir)))
+        goto done;
+    if (!file && !dir) {
+        *what = "path";
+        err = COOP_ERR_NOT_FOUND;
+        goto done;
+    }
+    o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path));
+    json_object_object_add(o, "type", json_object_new_string(file ? "file" : "directory"));
+    err = codeowners_for(c, &repo, q->repo, path, o);
+    if (!err)
+        err = file ? file_owners(c, file, query_now(q), o)
+                   : dir_owners(c, &repo, path, query_now(q), o);
+done:
+    coop_store_release(s, c);
+    if (err)
+        json_object_put(o);
+    else
+        *out = o;
+    return err;
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+struct history_ctx {
+    struct json_object *commits;
+    int64_t last_id;
+    int64_t rows, limit;
+};
+
+static coop_err history_cb(void *ctx, const struct coop_row *row)
+{
+    struct history_ctx *h = ctx;
+    if (++h->rows > h->limit)
+        return COOP_ERR_OK; /* the extra row only says there is more */
+    h->last_id = coop_row_int(row, 0);
+    struct json_object *o = json_object_new_object();
+    const char *sha = coop_row_text(row, 1, NULL), *author = coop_row_text(row, 2, NULL);
+    const char *msg = coop_row_text(row, 4, NULL), *status = coop_row_text(row, 5, NULL);
+    const char *path = coop_row_text(row, 6, NULL), *old = coop_row_text(row, 7, NULL);
+    json_object_object_add(o, "sha", json_object_new_string(sha ? sha : ""));
+    json_object_object_add(o, "author", json_object_new_string(author ? author : ""));
+    json_object_object_add(o, "time", coop_graph_time_json_(coop_row_int(row, 3)));
+    json_object_object_add(o, "message", json_object_new_string(msg ? msg : ""));
+    json_object_object_add(o, "change", json_object_new_string(status ? status : ""));
+    json_object_object_add(o, "path", json_object_new_string(path ? path : ""));
+    if (old)
+        json_object_object_add(o, "old_path", json_object_new_string(old));
+    json_object_array_add(h->commits, o);
+    return COOP_ERR_OK;
+}
+
+static coop_err parse_limit(int64_t limit, int64_t dflt, int64_t max, int64_t *out)
+{
+    if (limit == 0)
+        limit = dflt;
+    if (limit < 1 || limit > max)
+        return COOP_ERR_INVALID;
+    *out = limit;
+    return COOP_ERR_OK;
+}
+
+coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query *q,
+                            struct json_object **out, const char **what)
+{
+    char path[MAX_PATH_LEN];
+    int64_t limit, cursor = INT64_MAX;
+    *out = NULL;
+    *what = "limit";
+    if (parse_limit(q->limit, 20, 500, &limit))
+        return COOP_ERR_INVALID;
+    *what = "cursor";
+    if (q->cursor && *q->cursor && (coop_parse_i64(q->cursor, &cursor) || cursor < 1))
+        return COOP_ERR_INVALID;
+    *what = "path";
+    if (!q->path || !*q->path || normalize(q->path, path, sizeof path) || !*path)
+        return COOP_ERR_INVALID;
+    struct coop_conn *c;
+    coop_err err = coop_store_acquire(s, &c);
+    if (err)
+        return err;
+    struct repo_row repo;
+    int64_t file = 0;
+    struct history_ctx h = {.limit = limit};
+    if ((err = find_repo(c, q->repo, &repo, what)) || (err = file_of(c, repo.id, path, &file)))
+        goto done;
+    if (!file) {
+        *what = "path";
+        err = COOP_ERR_NOT_FOUND;
+        goto done;
+    }
+    h.commits = json_object_new_array();
+    err = coop_conn_query(c,
+                          "SELECT c.id, c.sha, p.name, c.time, c.message, ch.status, ch.path,"
+                          " ch.old_path FROM graph_changes ch"
+                          " JOIN graph_commits c ON c.id = ch.commit_id"
+                          " LEFT JOIN graph_people p ON p.id = c.author"
+                          " WHERE ch.file = ? AND ch.commit_id < ?"
+                          " ORDER BY ch.commit_id DESC LIMIT ?",
+                          COOP_PARAMS(COOP_PI(file), COOP_PI(cursor), COOP_PI(limit + 1)),
+                          history_cb, &h);
+done:
+    coop_store_release(s, c);
+    if (err) {
+        json_object_put(h.commits);
+        return err;
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path));
+    json_object_object_add(o, "commits", h.commits);
+    char next[24];
+    snprintf(next, sizeof next, "%lld", (long long)h.last_id);
+    json_object_object_add(o, "next_cursor", h.rows > limit ? json_object_new_string(next) : NULL);
+    *out = o;
+    return COOP_ERR_OK;
+}
+
+/* ---- coupling ------------------------------------------------------------ */
+
+struct coupling_ctx {
+    struct json_object *files;
+    int64_t own_revs;
+};
+
+static coop_err coupling_cb(void *ctx, const struct coop_row *row)
+{
+    struct coupling_ctx *cc = ctx;
+    const char *path = coop_row_text(row, 0, NULL);
+    int64_t shared = coop_row_int(row, 1), revs = coop_row_int(row, 2);
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path ? path : ""));
+    json_object_object_add(o, "shared", json_object_new_int64(shared));
+    json_object_object_add(o, "degree", json_object_new_int64((int64_t)coop_graph_coupling_degree(shared, cc->own_revs, revs)));
+    json_object_object_add(o, "revisions", json_object_new_int64(revs));
+    json_object_array_add(cc->files, o);
+    return COOP_ERR_OK;
+}
+
+coop_err coop_graph_coupling(struct coop_store *s, const struct coop_graph_query *q,
+                             struct json_object **out, const char **what)
+{
+    char path[MAX_PATH_LEN];
+    int64_t limit;
+    *out = NULL;
+    *what = "limit";
+    if (parse_limit(q->limit, 20, 500, &limit))
+        return COOP_ERR_INVALID;
+    *what = "path";
+    if (!q->path || normalize(q->path, path, sizeof path) || !*path)
+        return COOP_ERR_INVALID;
+    struct coop_conn *c;
+    coop_err err = coop_store_acquire(s, &c);
+    if (err)
+        return err;
+    struct repo_row repo;
+    int64_t file = 0;
+    struct coupling_ctx cc = {0};
+    if ((err = find_repo(c, q->repo, &repo, what)) || (err = file_of(c, repo.id, path, &file)))
+        goto done;
+    if (!file) {
+        *what = "path";
+        err = COOP_ERR_NOT_FOUND;
+        goto done;
+    }
+    err = coop_conn_query_int(c, "SELECT coupling_revisions FROM graph_files WHERE id = ?",
+                              COOP_PARAMS(COOP_PI(file)), &cc.own_revs);
+    if (err)
+        goto done;
+    cc.files = json_object_new_array();
+    err = coop_conn_query(c,
+                          "SELECT f.path, cp.shared, f.coupling_revisions FROM graph_coupling cp"
+                          " JOIN graph_files f ON f.id = cp.b WHERE cp.a = ? AND f.deleted = 0"
+                          " ORDER BY cp.shared * 1.0 / (? + f.coupling_revisions) DESC,"
+                          " cp.shared DESC, f.path LIMIT ?",
+                          COOP_PARAMS(COOP_PI(file), COOP_PI(cc.own_revs), COOP_PI(limit)),
+                          coupling_cb, &cc);
+done:
+    coop_store_release(s, c);
+    if (err) {
+        json_object_put(cc.files);
+        return err;
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path));
+    json_object_object_add(o, "revisions", json_object_new_int64(cc.own_revs));
+    json_object_object_add(o, "files", cc.files);
+    *out = o;
+    return COOP_ERR_OK;
+}
+
+/* ---- truck factor ----------------------------------------------------------- */
+
+coop_err coop_graph_truck_factor_query(struct coop_store *s, const struct coop_graph_query *q,
+                                       struct json_object **out, const char **what)
+{
+    char path[MAX_PATH_LEN];
+    *out = NULL;
+    *what = "path";
+    if (normalize(q->path, path, sizeof path))
+        return COOP_ERR_INVALID;
+    struct coop_conn *c;
+    coop_err err = coop_store_acquire(s, &c);
+    if (err)
+        return err;
+    struct repo_row repo;
+    struct coop_graph_scan_ *scan = NULL;
+    struct json_object *o = NULL;
+    bool dir = true;
+    if ((err = find_repo(c, q->repo, &repo, what)))
+        goto done;
+    if (*path && (err = is_dir(c, repo.id, path, &dir)))
+        goto done;
+    if (!dir) {
+        int64_t file;
+        if ((err = file_of(c, repo.id, path, &file)))
+            goto done;
+        if (!file) {
+            *what = "path";
+            err = COOP_ERR_NOT_FOUND;
+            goto done;
+        }
+    }
+    /* A file is a directory of one: scan with its own path as prefix. */
+    if ((err = scan_dir(c, &repo, path, !dir, &scan)))
+        goto done;
+    o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path));
+    json_object_object_add(o, "truck_factor", json_object_new_int64((int64_t)scan->truck_factor));
+    struct json_object *authors = json_object_new_array();
+    json_object_object_add(o, "authors", authors);
+    json_object_object_add(o, "files", json_object_new_int64(scan->files));
+    char name[128];
+    for (size_t i = 0; !err && i < scan->truck_factor; i++) {
+        if ((err = person_name(c, scan->removed[i], name, sizeof name)))
+            break;
+        struct json_object *a = json_object_new_object();
+        json_object_object_add(a, "person", json_object_new_string(name));
+        json_object_object_add(a, "person_id", json_object_new_int64(scan->removed[i]));
+        const struct coop_graph_scan_person_ *p = NULL;
+        for (size_t k = 0; k < scan->n_people && !p; k++)
+            if (scan->people[k].person == scan->removed[i])
+                p = &scan->people[k];
+        json_object_object_add(a, "files", json_object_new_int64(p ? p->files : 0));
+        json_object_array_add(authors, a);
+    }
+done:
+    coop_graph_scan_put_(scan);
+    coop_store_release(s, c);
+    if (err)
+        json_object_put(o);
+    else
+        *out = o;
+    return err;
+}

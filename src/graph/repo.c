@@ -1,0 +1,262 @@
+/*
+ * Repositories and people: the two things every other record points at.
+ * A person is found through an identity (an email, a login on a host, a
+ * Slack user id); when one commit shows that two identities belong to
+ * different people, the two are merged into one.
+ */
+#include "graph_int.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <string.h>
+
+coop_err coop_graph_row_int_(void *ctx, const struct coop_row *row)
+{
+    *(int64_t *)ctx = coop_row_int(row, 0);
+    return COOP_ERR_DUPLICATE;
+}
+
+coop_err coop_graph_row_text_(void *ctx, const struct coop_row *row)
+{
+    struct coop_graph_text_ *t = ctx;
+    const char *s = coop_row_text(row, 0, NULL);
+    t->found = true;
+    coop_strlcpy(t->buf, s ? s : "", t->size);
+    return COOP_ERR_DUPLICATE;
+}
+
+void coop_graph_repo_host_(const char *repo, char *out, size_t size)
+{
+    const char *slash = strchr(repo, '/');
+    size_t n = slash ? (size_t)(slash - repo) : strlen(repo);
+    if (n >= size)
+        n = size - 1;
+    memcpy(out, repo, n);
+    out[n] = '\0';
+}
+
+struct json_object *coop_graph_time_json_(int64_t ms)
+{
+    if (ms <= 0)
+        return NULL;
+    char buf[32];
+    coop_clock_format(ms, buf);
+    return json_object_new_string(buf);
+}
+
+/* Runs a query expecting one integer; NOT_FOUND when there is no row. */
+static coop_err one_int(struct coop_conn *c, const char *sql, const struct coop_param *p, size_t n,
+                        int64_t *out)
+{
+    return coop_conn_query_int(c, sql, p, n, out);
+}
+
+coop_err coop_graph_repo_lookup(struct coop_conn *c, const char *repo, int64_t *id)
+{
+    return one_int(c, "SELECT id FROM graph_repos WHERE name = ?", COOP_PARAMS(COOP_PT(repo)), id);
+}
+
+coop_err coop_graph_repo_ensure(struct coop_conn *c, const char *repo, int64_t *id)
+{
+    if (!repo || !*repo || strlen(repo) > 512)
+        return COOP_ERR_INVALID;
+    coop_err err = coop_graph_repo_lookup(c, repo, id);
+    if (err != COOP_ERR_NOT_FOUND)
+        return err;
+    return one_int(c, "INSERT INTO graph_repos (name) VALUES (?) RETURNING id",
+                   COOP_PARAMS(COOP_PT(repo)), id);
+}
+
+coop_err coop_graph_repo_set_default_branch(struct coop_conn *c, int64_t repo_id,
+                                            const char *branch)
+{
+    if (!branch || !*branch)
+        return COOP_ERR_OK;
+    return coop_conn_exec(c,
+                          "UPDATE graph_repos SET default_branch = ? WHERE id = ?"
+                          " AND (default_branch IS NULL OR default_branch <> ?)",
+                          COOP_PARAMS(COOP_PT(branch), COOP_PI(repo_id), COOP_PT(branch)), NULL);
+}
+
+coop_err coop_graph_repo_rename(struct coop_conn *c, const char *old_id, const char *new_id)
+{
+    int64_t old_row, new_row;
+    coop_err err = coop_graph_repo_lookup(c, old_id, &old_row);
+    if (err)
+        return err;
+    err = coop_graph_repo_lookup(c, new_id, &new_row);
+    if (err == COOP_ERR_OK)
+        return new_row == old_row ? COOP_ERR_OK : COOP_ERR_CONFLICT;
+    if (err != COOP_ERR_NOT_FOUND)
+        return err;
+    err = coop_conn_exec(c, "UPDATE graph_repos SET name = ?, version = version + 1 WHERE id = ?",
+                         COOP_PARAMS(COOP_PT(new_id), COOP_PI(old_row)), NULL);
+    coop_graph_cache_clear_();
+    return err;
+}
+
+/* ---- people ------------------------------------------------------------- */
+
+static void lower_copy(const char *s, char *out, size_t size)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < size; i++)
+        out[i] = (char)tolower((unsigned char)s[i]);
+    out[i] = '\0';
+}
+
+static coop_err identity_find(struct coop_conn *c, const char *kind, const char *scope,
+                              const char *value, int64_t *person)
+{
+    *person = 0;
+    coop_err err = one_int(c,
+                           "SELECT person FROM graph_identities WHERE kind = ? AND scope = ?"
+                           " AND value = ?",
+                           COOP_PARAMS(COOP_PT(kind), COOP_PT(scope), COOP_PT(value)), person);
+    return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
+}
+
+static coop_err identity_add(struct coop_conn *c, const char *kind, const char *scope,
+                             const char *value, int64_t person)
+{
+    return coop_conn_exec(c,
+                          "INSERT INTO graph_identities (kind, scope, value, person)"
+                          " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                          COOP_PARAMS(COOP_PT(kind), COOP_PT(scope), COOP_PT(value),
+                                      COOP_PI(person)),
+                          NULL);
+}
+
+/* The moves of a merge, in order: each statement takes ?1 = keep, ?2 = drop
+ * positional parameters bound as (keep, drop) or (drop) as written. */
+static coop_err merge_counts(struct coop_conn *c, int64_t keep, int64_t drop)
+{
+    coop_err err = coop_conn_exec(
+        c,
+        "INSERT INTO graph_authorship (file, person, changes, last_change)"
+        " SELECT file, ?, changes, last_change FROM graph_authorship WHERE person = ? AND true"
+        " ON CONFLICT (file, person) DO UPDATE SET"
+        " changes = graph_authorship.changes + excluded.changes,"
+        " last_change = CASE WHEN excluded.last_change > graph_authorship.last_change"
+        " THEN excluded.last_change ELSE graph_authorship.last_change END",
+        COOP_PARAMS(COOP_PI(keep), COOP_PI(drop)), NULL);
+    if (!err)
+        err = coop_conn_exec(c, "DELETE FROM graph_authorship WHERE person = ?",
+                             COOP_PARAMS(COOP_PI(drop)), NULL);
+    if (!err)
+        err = coop_conn_exec(
+            c,
+            "INSERT INTO graph_repo_people (repo, person, commits, last_change)"
+            " SELECT repo, ?, commits, last_change FROM graph_repo_people WHERE person = ? AND true"
+            " ON CONFLICT (repo, person) DO UPDATE SET"
+            " commits = graph_repo_people.commits + excluded.commits,"
+            " last_change = CASE WHEN excluded.last_change > graph_repo_people.last_change"
+            " THEN excluded.last_change ELSE graph_repo_people.last_change END",
+            COOP_PARAMS(COOP_PI(keep), COOP_PI(drop)), NULL);
+    if (!err)
+        err = coop_conn_exec(c, "DELETE FROM graph_repo_people WHERE person = ?",
+                             COOP_PARAMS(COOP_PI(drop)), NULL);
+    return err;
+}
+
+coop_err coop_graph_person_merge(struct coop_conn *c, int64_t keep, int64_t drop)
+{
+    if (keep == drop)
+        return COOP_ERR_OK;
+    coop_err err = merge_counts(c, keep, drop);
+    static const char *const moves[] = {
+        "UPDATE graph_identities SET person = ? WHERE person = ?",
+        "UPDATE graph_commits SET author = ? WHERE author = ?",
+        "UPDATE graph_files SET creator = ? WHERE creator = ?",
+        "UPDATE graph_pulls SET author = ? WHERE author = ?",
+    };
+    for (size_t i = 0; !err && i < sizeof moves / sizeof *moves; i++)
+        err = coop_conn_exec(c, moves[i], COOP_PARAMS(COOP_PI(keep), COOP_PI(drop)), NULL);
+    if (!err)
+        err = coop_conn_exec(c,
+                             "UPDATE graph_people SET name = (SELECT name FROM graph_people"
+                             " WHERE id = ?) WHERE id = ? AND name IS NULL",
+                             COOP_PARAMS(COOP_PI(drop), COOP_PI(keep)), NULL);
+    if (!err)
+        err = coop_conn_exec(c, "DELETE FROM graph_people WHERE id = ?",
+                             COOP_PARAMS(COOP_PI(drop)), NULL);
+    coop_graph_cache_clear_();
+    return err;
+}
+
+coop_err coop_graph_person_resolve(struct coop_conn *c, const char *host, const char *name,
+                                   const char *email, const char *login, int64_t *person)
+{
+    char mail[320];
+    int64_t by_mail = 0, by_login = 0, by_name = 0;
+    *person = 0;
+    if (email && !*email)
+        email = NULL;
+    if (login && !*login)
+        login = NULL;
+    if (name && !*name)
+        name = NULL;
+    if (!host)
+        host = "";
+    coop_err err = COOP_ERR_OK;
+    if (email) {
+        lower_copy(email, mail, sizeof mail);
+        err = identity_find(c, "email", "", mail, &by_mail);
+    }
+    if (!err && login)
+        err = identity_find(c, "login", host, login, &by_login);
+    if (!err && !email && !login) {
+        if (!name)
+            return COOP_ERR_INVALID;
+        err = identity_find(c, "name", "", name, &by_name);
+    }
+    if (err)
+        return err;
+    if (by_mail && by_login && by_mail != by_login) {
+        if ((err = coop_graph_person_merge(c, by_mail, by_login)))
+            return err;
+        by_login = by_mail;
+    }
+    int64_t id = by_mail ? by_mail : by_login ? by_login : by_name;
+    if (!id) {
+        err = one_int(c, "INSERT INTO graph_people (name) VALUES (?) RETURNING id",
+                      COOP_PARAMS(COOP_PT(name ? name : login ? login : email)), &id);
+        if (err)
+            return err;
+    }
+    if (email && !by_mail)
+        err = identity_add(c, "email", "", mail, id);
+    if (!err && login && !by_login)
+        err = identity_add(c, "login", host, login, id);
+    if (!err && !email && !login && !by_name)
+        err = identity_add(c, "name", "", name, id);
+    *person = id;
+    return err;
+}
+
+coop_err coop_graph_person_add_slack(struct coop_conn *c, const char *team, const char *user_id,
+                                     const char *name, const char *email)
+{
+    if (!user_id || !*user_id)
+        return COOP_ERR_INVALID;
+    if (!team)
+        team = "";
+    int64_t by_slack = 0, person = 0;
+    coop_err err = identity_find(c, "slack", team, user_id, &by_slack);
+    if (err)
+        return err;
+    if (email && *email) {
+        if ((err = coop_graph_person_resolve(c, "", name, email, NULL, &person)))
+            return err;
+        if (by_slack && by_slack != person && (err = coop_graph_person_merge(c, person, by_slack)))
+            return err;
+    } else if (by_slack) {
+        return COOP_ERR_OK;
+    } else {
+        err = one_int(c, "INSERT INTO graph_people (name) VALUES (?) RETURNING id",
+                      COOP_PARAMS(COOP_PT(name ? name : user_id)), &person);
+        if (err)
+            return err;
+    }
+    return identity_add(c, "slack", team, user_id, person);
+}

@@ -1,0 +1,361 @@
+/* The graph on small hand-built histories: degree of authorship, truck
+ * factor, change coupling, renames, paging, recent contributors and
+ * idempotency, with the expected answers worked out by hand beside each. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "coop/graph.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static struct coop_store *store;
+#define DAY (24LL * 3600 * 1000)
+#define T0 (1700000000000LL)
+
+static int setup(void **state)
+{
+    if (coop_store_open("memory", 1, &store) != COOP_ERR_OK)
+        return -1;
+    return coop_store_migrate(store, NULL) == COOP_ERR_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    coop_store_close(store);
+    return 0;
+}
+
+struct apply_args {
+    const char *repo;
+    struct coop_graph_commit cm;
+    bool applied;
+};
+
+static coop_err apply_tx(struct coop_conn *c, void *ctx)
+{
+    struct apply_args *a = ctx;
+    int64_t id;
+    coop_err err = coop_graph_repo_ensure(c, a->repo, &id);
+    return err ? err : coop_graph_commit_apply(c, id, &a->cm, &a->applied);
+}
+
+/* "A:x.c M:y.c R:old>new" */
+static bool commit(const char *repo, const char *sha, const char *who, int64_t t, const char *spec)
+{
+    struct coop_graph_change ch[64];
+    char buf[4096], *save = NULL;
+    size_t n = 0;
+    snprintf(buf, sizeof buf, "%s", spec);
+    for (char *tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+        ch[n].status = tok[0];
+        ch[n].old_path = NULL;
+        ch[n].path = tok + 2;
+        char *gt = strchr(tok, '>');
+        if (gt) {
+            *gt = '\0';
+            ch[n].old_path = tok + 2;
+            ch[n].path = gt + 1;
+        }
+        n++;
+    }
+    char email[64];
+    snprintf(email, sizeof email, "%s@example.com", who);
+    struct apply_args a = {repo, {.sha = sha, .author_name = who, .author_email = email,
+                                  .time_ms = t, .message = sha, .changes = ch, .n_changes = n}, false};
+    assert_int_equal(coop_store_tx(store, true, apply_tx, &a), COOP_ERR_OK);
+    return a.applied;
+}
+
+static struct json_object *get(struct json_object *o, const char *path)
+{
+    /* "authors.0.person" */
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *k = strtok_r(buf, ".", &save); k && o; k = strtok_r(NULL, ".", &save)) {
+        if (json_object_is_type(o, json_type_array))
+            o = json_object_array_get_idx(o, (size_t)strtol(k, NULL, 10));
+        else if (!json_object_object_get_ex(o, k, &o))
+            o = NULL;
+    }
+    return o;
+}
+
+static const char *gets_(struct json_object *o, const char *path)
+{
+    struct json_object *v = get(o, path);
+    return v ? json_object_get_string(v) : "(absent)";
+}
+
+static int64_t geti(struct json_object *o, const char *path)
+{
+    struct json_object *v = get(o, path);
+    return v ? json_object_get_int64(v) : -999;
+}
+
+static size_t glen(struct json_object *o, const char *path)
+{
+    struct json_object *v = get(o, path);
+    return v ? json_object_array_length(v) : 999;
+}
+
+typedef coop_err (*qfn)(struct coop_store *, const struct coop_graph_query *, struct json_object **,
+                        const char **);
+
+static struct json_object *ask(qfn fn, const char *repo, const char *path, int64_t now)
+{
+    struct coop_graph_query q = {.repo = repo, .path = path, .now_ms = now};
+    struct json_object *o = NULL;
+    const char *what;
+    coop_err err = fn(store, &q, &o, &what);
+    if (err)
+        fail_msg("query %s %s: %s (%s)", repo, path ? path : "", coop_err_name(err), what);
+    return o;
+}
+
+/*
+ * DOA by hand (DOA = 3.293 + 1.098 FA + 0.164 DL - 0.321 ln(1 + AC)):
+ *   c1 alice A a.c; c2 alice M a.c; c3 bob M a.c + A b.c;
+ *   c4..c7 carol M b.c; c8 carol A c.c; c9 dave A d.c
+ * a.c: alice FA=1 DL=2 AC=1 -> 3.293+1.098+0.328-0.321*0.6931 = 4.4955
+ *      bob   FA=0 DL=1 AC=2 -> 3.293+0.164-0.321*1.0986      = 3.1044
+ *      bob: 3.1044/4.4955 = 0.69 <= 0.75 (and < 3.293): only alice authors a.c
+ * b.c: bob   FA=1 DL=1 AC=4 -> 3.293+1.098+0.164-0.321*1.6094 = 4.0384
+ *      carol FA=0 DL=4 AC=1 -> 3.293+0.656-0.2225             = 3.7265
+ *      carol: 3.7265/4.0384 = 0.923 > 0.75 and >= 3.293: both author b.c
+ * Truck factor over a{alice} b{bob,carol} c{carol} d{dave}, 4 files:
+ *   carol authors 2 -> removed, orphans {c} = 1 (not > 2)
+ *   then ties of 1 go by person id (alice 1, bob 2, dave 4): alice -> orphans
+ *   {a,c} = 2, still not more than half; bob -> {a,b,c} = 3 > 2: TF = 3.
+ */
+static void build_doa_repo(void)
+{
+    const char *r = "test/doa";
+    commit(r, "c1", "alice", T0 + 1 * DAY, "A:src/a.c");
+    commit(r, "c2", "alice", T0 + 2 * DAY, "M:src/a.c");
+    commit(r, "c3", "bob", T0 + 3 * DAY, "M:src/a.c A:src/b.c");
+    for (int i = 4; i <= 7; i++) {
+        char sha[16];
+        snprintf(sha, sizeof sha, "c%d", i % 100);
+        commit(r, sha, "carol", T0 + i * DAY, "M:src/b.c");
+    }
+    commit(r, "c8", "carol", T0 + 8 * DAY, "A:lib/c.c");
+    commit(r, "c9", "dave", T0 + 200 * DAY, "A:lib/d.c");
+}
+
+static void test_doa_formula(void **state)
+{
+    assert_true(fabs(coop_graph_doa(true, 2, 1) - 4.4955) < 0.001);
+    assert_true(fabs(coop_graph_doa(false, 1, 2) - 3.1044) < 0.001);
+    assert_true(fabs(coop_graph_doa(true, 1, 4) - 4.0384) < 0.001);
+    assert_true(fabs(coop_graph_doa(false, 4, 1) - 3.7265) < 0.001);
+    assert_false(coop_graph_is_author(3.1044, 4.4955));
+    assert_true(coop_graph_is_author(3.7265, 4.0384));
+    assert_false(coop_graph_is_author(3.2, 3.2)); /* below the 3.293 floor */
+    /* 2 shared commits, 3 revisions each: 2 / 3 * 100 */
+    assert_true(fabs(coop_graph_coupling_degree(2, 3, 3) - 66.667) < 0.01);
+}
+
+static void test_authors(void **state)
+{
+    build_doa_repo();
+    struct json_object *o = ask(coop_graph_owners, "test/doa", "src/a.c", T0 + 10 * DAY);
+    assert_int_equal(glen(o, "authors"), 1);
+    assert_string_equal(gets_(o, "authors.0.person"), "alice");
+    assert_int_equal(geti(o, "authors.0.commits"), 2);
+    assert_true(fabs(json_object_get_double(get(o, "authors.0.doa")) - 4.496) < 0.001);
+    assert_string_equal(gets_(o, "type"), "file");
+    /* both changed it within 90 days of day 10; bob most recently */
+    assert_int_equal(glen(o, "recent_contributors"), 2);
+    assert_string_equal(gets_(o, "recent_contributors.0.person"), "bob");
+    json_object_put(o);
+
+    o = ask(coop_graph_owners, "test/doa", "src/b.c", T0 + 10 * DAY);
+    assert_int_equal(glen(o, "authors"), 2);
+    assert_string_equal(gets_(o, "authors.0.person"), "bob");
+    assert_string_equal(gets_(o, "authors.1.person"), "carol");
+    json_object_put(o);
+
+    /* 100 days after day 8, only dave (day 200) is recent in lib/ */
+    o = ask(coop_graph_owners, "test/doa", "lib", T0 + 201 * DAY);
+    assert_string_equal(gets_(o, "type"), "directory");
+    assert_int_equal(glen(o, "recent_contributors"), 1);
+    assert_string_equal(gets_(o, "recent_contributors.0.person"), "dave");
+    assert_int_equal(glen(o, "authors"), 2); /* carol (c.c) and dave (d.c) */
+    json_object_put(o);
+}
+
+static void test_truck_factor(void **state)
+{
+    struct json_object *o = ask(coop_graph_truck_factor_query, "test/doa", NULL, 0);
+    assert_int_equal(geti(o, "files"), 4);
+    assert_int_equal(geti(o, "truck_factor"), 3);
+    assert_string_equal(gets_(o, "authors.0.person"), "carol");
+    assert_string_equal(gets_(o, "authors.1.person"), "alice");
+    assert_string_equal(gets_(o, "authors.2.person"), "bob");
+    json_object_put(o);
+    /* src/ alone: a{alice} b{bob,carol}; bob, carol and alice author one
+     * file each: alice (id 1) -> orphans {a} = 1, not > 1; bob (id 2) ->
+     * b still has carol; carol -> {a,b} = 2 > 1: TF = 3 */
+    o = ask(coop_graph_truck_factor_query, "test/doa", "src", 0);
+    assert_int_equal(geti(o, "files"), 2);
+    assert_int_equal(geti(o, "truck_factor"), 3);
+    json_object_put(o);
+    /* the pure function: 3 files {1} {1,2} {3}: remove 1 -> orphans {0} = 1,
+     * not > 1.5; then 2 (smaller than 3) -> {0,1} = 2 > 1.5: TF 2 */
+    const int64_t pairs[][2] = {{0, 1}, {1, 1}, {1, 2}, {2, 3}};
+    int64_t removed[4];
+    assert_int_equal(coop_graph_truck_factor(3, pairs, 4, removed, 4), 2);
+    assert_int_equal(removed[0], 1);
+    assert_int_equal(removed[1], 2);
+    assert_int_equal(coop_graph_truck_factor(0, pairs, 0, removed, 4), 0);
+}
+
+/*
+ * Coupling by hand (commits of more than 30 files are left out):
+ *   k1 A x, A y; k2 M x, M y; k3 M x, A z; k4 M y;
+ *   k5 M x, M y + 29 new files (31 files: skipped for coupling)
+ * revisions counted for coupling: x 3 (k1,k2,k3), y 3 (k1,k2,k4), z 1
+ * x-y: shared 2 -> 2 / ((3+3)/2) * 100 = 66 (code-maat truncates)
+ * x-z: shared 1 -> 1 / ((3+1)/2) * 100 = 50
+ */
+static void test_coupling(void **state)
+{
+    const char *r = "test/coupling";
+    commit(r, "k1", "alice", T0 + 1, "A:x A:y");
+    commit(r, "k2", "alice", T0 + 2, "M:x M:y");
+    commit(r, "k3", "bob", T0 + 3, "M:x A:z");
+    commit(r, "k4", "bob", T0 + 4, "M:y");
+    char big[2048] = "M:x M:y";
+    for (int i = 1; i <= 29; i++) {
+        char f[16];
+        snprintf(f, sizeof f, " A:f%d", i);
+        strcat(big, f);
+    }
+    commit(r, "k5", "carol", T0 + 5, big);
+
+    struct json_object *o = ask(coop_graph_coupling, r, "x", 0);
+    assert_int_equal(geti(o, "revisions"), 3);
+    assert_int_equal(glen(o, "files"), 2);
+    assert_string_equal(gets_(o, "files.0.path"), "y");
+    assert_int_equal(geti(o, "files.0.shared"), 2);
+    assert_int_equal(geti(o, "files.0.degree"), 66);
+    assert_string_equal(gets_(o, "files.1.path"), "z");
+    assert_int_equal(geti(o, "files.1.degree"), 50);
+    json_object_put(o);
+    o = ask(coop_graph_coupling, r, "f1", 0);
+    assert_int_equal(glen(o, "files"), 0);
+    json_object_put(o);
+}
+
+/*
+ * Renames: r1 alice A old.c; r2 bob M old.c; r3 alice R old.c>new.c;
+ * r4 carol M new.c. new.c's history is all four, newest first; its
+ * creator is still alice: FA=1 DL=2 AC=2 -> 4.366; bob and carol DL=1
+ * AC=3 -> 3.012 (0.69 of 4.366): alice is the only author.
+ */
+static void test_rename_history_paging(void **state)
+{
+    const char *r = "test/rename";
+    commit(r, "r1", "alice", T0 + 1, "A:old.c");
+    commit(r, "r2", "bob", T0 + 2, "M:old.c");
+    commit(r, "r3", "alice", T0 + 3, "R:old.c>new.c");
+    commit(r, "r4", "carol", T0 + 4, "M:new.c");
+    struct coop_graph_query q = {.repo = r, .path = "new.c", .limit = 2};
+    struct json_object *o;
+    const char *what;
+    assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_OK);
+    assert_int_equal(glen(o, "commits"), 2);
+    assert_string_equal(gets_(o, "commits.0.sha"), "r4");
+    assert_string_equal(gets_(o, "commits.1.sha"), "r3");
+    assert_string_equal(gets_(o, "commits.1.change"), "R");
+    assert_string_equal(gets_(o, "commits.1.old_path"), "old.c");
+    char cursor[32];
+    snprintf(cursor, sizeof cursor, "%s", gets_(o, "next_cursor"));
+    json_object_put(o);
+    q.cursor = cursor;
+    assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_OK);
+    assert_int_equal(glen(o, "commits"), 2);
+    assert_string_equal(gets_(o, "commits.0.sha"), "r2");
+    assert_string_equal(gets_(o, "commits.1.sha"), "r1");
+    assert_string_equal(gets_(o, "commits.1.path"), "old.c");
+    assert_null(get(o, "next_cursor"));
+    json_object_put(o);
+
+    o = ask(coop_graph_owners, r, "new.c", T0);
+    assert_int_equal(glen(o, "authors"), 1);
+    assert_string_equal(gets_(o, "authors.0.person"), "alice");
+    assert_true(get(o, "authors.0.first_author") && json_object_get_boolean(get(o, "authors.0.first_author")));
+    json_object_put(o);
+
+    /* The old path is gone; unknown repo and bad arguments say which. */
+    q = (struct coop_graph_query){.repo = r, .path = "old.c"};
+    assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_NOT_FOUND);
+    assert_string_equal(what, "path");
+    q.repo = "nope/nope";
+    assert_int_equal(coop_graph_owners(store, &q, &o, &what), COOP_ERR_NOT_FOUND);
+    assert_string_equal(what, "repo");
+    q = (struct coop_graph_query){.repo = r, .path = "new.c", .cursor = "x"};
+    assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_INVALID);
+    q = (struct coop_graph_query){.repo = r, .path = "new.c", .limit = 100000};
+    assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_INVALID);
+}
+
+static void test_idempotent(void **state)
+{
+    const char *r = "test/rename";
+    struct json_object *before = ask(coop_graph_owners, r, "new.c", T0);
+    assert_false(commit(r, "r2", "bob", T0 + 2, "M:old.c"));
+    assert_false(commit(r, "r4", "carol", T0 + 4, "M:new.c"));
+    struct json_object *after = ask(coop_graph_owners, r, "new.c", T0);
+    assert_string_equal(json_object_to_json_string(before), json_object_to_json_string(after));
+    json_object_put(before);
+    json_object_put(after);
+    struct json_object *repos;
+    assert_int_equal(coop_graph_repos(store, &repos), COOP_ERR_OK);
+    assert_int_equal(glen(repos, "repos"), 3);
+    assert_string_equal(gets_(repos, "repos.1.id"), "test/doa");
+    assert_int_equal(geti(repos, "repos.1.commits"), 9);
+    json_object_put(repos);
+}
+
+static coop_err resolve_tx(struct coop_conn *c, void *ctx)
+{
+    int64_t *ids = ctx;
+    coop_err err = coop_graph_person_resolve(c, "github.com", "Eve", "eve@a.example", NULL, &ids[0]);
+    if (!err)
+        err = coop_graph_person_resolve(c, "github.com", "eve", NULL, "eve-gh", &ids[1]);
+    /* one commit shows that email and login are the same person */
+    if (!err)
+        err = coop_graph_person_resolve(c, "github.com", "Eve", "EVE@a.example", "eve-gh", &ids[2]);
+    if (!err)
+        err = coop_graph_person_resolve(c, "github.com", NULL, NULL, "eve-gh", &ids[3]);
+    return err;
+}
+
+static void test_identities_merge(void **state)
+{
+    int64_t ids[4];
+    assert_int_equal(coop_store_tx(store, true, resolve_tx, ids), COOP_ERR_OK);
+    assert_true(ids[0] != ids[1]);
+    assert_int_equal(ids[2], ids[0]);
+    assert_int_equal(ids[3], ids[0]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_doa_formula),
+        cmocka_unit_test(test_authors),
+        cmocka_unit_test(test_truck_factor),
+        cmocka_unit_test(test_coupling),
+        cmocka_unit_test(test_rename_history_paging),
+        cmocka_unit_test(test_idempotent),
+        cmocka_unit_test(test_identities_merge),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
