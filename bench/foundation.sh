@@ -7,13 +7,14 @@
 set -euo pipefail
 BUILD=${1:-build}
 DUR=${2:-${BENCH_SECONDS:-10}}
+[ -n "${BENCH_SMOKE:-}" ] && DUR=1
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-mhd_hello >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 100); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
-rate() { wrk -t2 -c32 -d"${DUR}s" --latency "http://127.0.0.1:$1/healthz" | tee /dev/stderr | awk '/Requests\/sec/ {print $2}'; }
+rate() { wrk -t2 -c32 -d"${DUR}s" --latency "http://127.0.0.1:$1/healthz" | tee -a /dev/stderr | awk '/Requests\/sec/ {print $2}'; }
 p99() { awk '/ 99%/ {print $2}'; }
 
 tmp=$(mktemp -d)
