@@ -266,6 +266,10 @@ def test_bearer_auth_and_scopes():
         assert_error_shape(c.get("/metrics", headers={"Authorization": "Basic " + TOKEN}), 401)
         assert c.get("/metrics", token=TOKEN).status == 200
         assert c.get("/healthz").status == 200  # public
+        assert_error_shape(c.get("/v1/repos"), 401)
+        assert_error_shape(c.get("/v1/repos", token="wrong-" + TOKEN), 401)
+        r = c.get("/v1/repos", token=TOKEN)
+        assert r.status == 200 and r.json() == {"repos": []}, r.body
 
         out = c.run("token", "create", "--scope", "llm")
         assert out.returncode == 0, out.stderr
