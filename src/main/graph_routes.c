@@ -5,6 +5,7 @@
  */
 #include "app.h"
 
+#include "coop/event.h"
 #include "coop/graph.h"
 
 #include <json-c/json.h>
@@ -105,6 +106,9 @@ QUERY_HANDLER(people, coop_graph_people)
 
 static coop_err register_routes(struct coop_app *app)
 {
+    /* Registered before any module starts, so no job worker can run a
+     * webhook delivery without the graph applying it. */
+    coop_event_set_consumer(coop_graph_apply_event, NULL);
     const struct coop_http_route routes[] = {
         {.method = "GET", .pattern = "/v1/repos", .handler = repos},
         {.method = "GET", .pattern = "/v1/owners", .handler = owners},
@@ -125,7 +129,13 @@ static coop_err register_routes(struct coop_app *app)
     return COOP_ERR_OK;
 }
 
+static void stop(struct coop_app *app)
+{
+    coop_event_set_consumer(NULL, NULL);
+}
+
 const struct coop_app_module coop_graph_module = {
     .name = "graph",
     .register_routes = register_routes,
+    .stop = stop,
 };
