@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Soak: 10 minutes of mixed load at a fixed rate (webhooks, graph queries,
+# health and metrics); RSS and open descriptors at the end within 10% of
+# their value after warm-up, and no unexpected error answers.
+#   bash bench/soak.sh [BUILD_DIR] [SECONDS] [RATE]
+set -euo pipefail
+BUILD=${1:-build}
+SECS=${2:-600}
+RATE=${3:-200}
+[ -n "${BENCH_SMOKE:-}" ] && SECS=12
+cd "$(dirname "$0")/.."
+cmake --build "$BUILD" --target coopd >/dev/null
+python3 bench/soak.py "$(pwd)/$BUILD/coopd" "$SECS" "$RATE"
