@@ -24,6 +24,7 @@ struct coop_sanitize_rule_info {
     const char *id;          /* stable, e.g. "aws-access-key-id" */
     const char *description; /* one line */
     unsigned group;          /* COOP_SANITIZE_SECRETS or COOP_SANITIZE_PII */
+    const char *family;      /* what it protects, e.g. "aws", "github", "generic" */
 };
 
 /* Per-request result: how many redactions each rule made. */
@@ -37,7 +38,7 @@ struct coop_sanitize_counts {
     unsigned total;
 };
 
-/* Compiles the built-in rule set. */
+/* Compiles the built-in rule set (once; the result is shared by all threads). */
 coop_err coop_sanitizer_new(struct coop_sanitizer **out /* OUT */);
 void coop_sanitizer_free(struct coop_sanitizer *s);
 
@@ -49,9 +50,20 @@ size_t coop_sanitize_rules(const struct coop_sanitize_rule_info **out /* OUT */)
  * result goes to out (appended); counts (may be NULL) are added to, so one
  * struct can sum a whole request. groups selects the rule groups
  * (COOP_SANITIZE_SECRETS always applies).
+ *
+ * Returns COOP_ERR_TOO_LARGE when out cannot hold the result (out is then
+ * left as it was), COOP_ERR_NOMEM when scratch memory runs out. Any error
+ * means the text must not be sent.
  */
 coop_err coop_sanitize_payload(const struct coop_sanitizer *s, unsigned groups, const char *text,
                                size_t len, struct coop_buf *out,
                                struct coop_sanitize_counts *counts /* IN/OUT, may be NULL */);
+
+/*
+ * Adds GET /v1/admin/sanitizer/rules (admin scope): the rules applied before
+ * anything is transmitted, {"rules":[{"id","description","group","family"}]}.
+ */
+struct coop_http_server;
+coop_err coop_sanitize_register_routes(struct coop_http_server *srv);
 
 #endif
