@@ -11,6 +11,7 @@
 #include "coop/store.h"
 
 struct coop_vault;
+struct coop_sanitizer;
 
 struct coop_app {
     struct coop_config config;
@@ -20,6 +21,9 @@ struct coop_app {
     /* Opened by the vault module's start, so modules started after it
      * (and request handlers) may use it; NULL outside coopd serve. */
     struct coop_vault *vault;
+    /* Compiled by the sanitize module before later modules (the router)
+     * register; shared by all threads; NULL outside coopd serve. */
+    struct coop_sanitizer *sanitizer;
 };
 
 /*

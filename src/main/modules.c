@@ -10,6 +10,7 @@ extern const struct coop_app_module coop_vault_module;
 extern const struct coop_app_module coop_webhook_module;
 extern const struct coop_app_module coop_attest_module;
 extern const struct coop_app_module coop_graph_module;
+extern const struct coop_app_module coop_sanitize_module;
 
 const struct coop_app_module *const coop_app_modules[] = {
     &coop_jobs_module,
@@ -18,5 +19,6 @@ const struct coop_app_module *const coop_app_modules[] = {
     &coop_webhook_module,
     &coop_attest_module,
     &coop_graph_module,
+    &coop_sanitize_module,
     NULL,
 };

@@ -285,8 +285,8 @@ static int on_hit(unsigned int id, unsigned long long from, unsigned long long t
     return 0;
 }
 
-static int pcre_run(const struct coop_sanitizer *s, unsigned rule, const char *text,
-                    size_t limit, size_t pos, pcre2_match_data *md)
+static int pcre_run(const struct coop_sanitizer *s, unsigned rule, const char *text, size_t limit,
+                    size_t pos, pcre2_match_data *md)
 {
     if (s->jit[rule])
         return pcre2_jit_match(s->re[rule], (PCRE2_SPTR)text, limit, pos, 0, md, s->mctx);
@@ -324,7 +324,8 @@ static bool confirm(const struct coop_sanitizer *s, struct scratch *sc, unsigned
             ss = ov[2];
             se = ov[3];
         }
-        bool quoted = ss > 0 && (text[ss - 1] == '"' || text[ss - 1] == '\'' || text[ss - 1] == '`');
+        bool quoted =
+            ss > 0 && (text[ss - 1] == '"' || text[ss - 1] == '\'' || text[ss - 1] == '`');
         if (se > ss && coop_sanitize_accept(r, text + ss, se - ss, quoted) &&
             !push_span(sc, rule, ss, se))
             return false;

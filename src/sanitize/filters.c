@@ -81,11 +81,11 @@ static bool equals_any(const char *text, size_t len, const char *const *words)
 
 /* Words that only placeholders, templates and documentation contain. */
 static const char *const placeholder_words[] = {
-    "your",        "${",      "{{",         "}}",       "process.env", "os.environ", "getenv",
-    "example",     "xxxx",    "****",       "....",     "redacted",    "placeholder", "changeme",
-    "change_me",   "dummy",   "replace",    "insert",   "fake",        "sample",      "<",
-    ">",           "%s",         "{0}",      "{}",          "secret_here", "token_here",
-    "key_here",    "foobar",  "lorem",      "12345678", "abcdefgh",    NULL,
+    "your",      "${",    "{{",       "}}",       "process.env", "os.environ",  "getenv",
+    "example",   "xxxx",  "****",     "....",     "redacted",    "placeholder", "changeme",
+    "change_me", "dummy", "replace",  "insert",   "fake",        "sample",      "<",
+    ">",         "%s",    "{0}",      "{}",       "secret_here", "token_here",  "key_here",
+    "foobar",    "lorem", "12345678", "abcdefgh", NULL,
 };
 
 /* A run of 6 identical bytes: 000000, aaaaaa, ------. */
@@ -106,8 +106,8 @@ static bool is_placeholder(const char *text, size_t len)
         if (contains(text, len, *w))
             return true;
     /* $TOKEN, $env:TOKEN, $(cat file): a shell or PowerShell reference. */
-    if (len >= 2 && text[0] == '$' && (is_alpha((unsigned char)text[1]) || text[1] == '(' ||
-                                       text[1] == '{' || text[1] == '_'))
+    if (len >= 2 && text[0] == '$' &&
+        (is_alpha((unsigned char)text[1]) || text[1] == '(' || text[1] == '{' || text[1] == '_'))
         return true;
     return has_long_run(text, len);
 }
@@ -309,8 +309,8 @@ static bool check_token(const struct sanitize_rule *r, const char *v, size_t n)
 static bool check_email(const char *v, size_t n)
 {
     static const char *const domains[] = {
-        "@example.com", "@example.org", "@example.net", ".example", "@localhost", ".test",
-        "@test.com",    ".invalid",     NULL,
+        "@example.com", "@example.org", "@example.net", ".example", "@localhost",
+        ".test",        "@test.com",    ".invalid",     NULL,
     };
     for (const char *const *d = domains; *d; d++) {
         size_t dl = strlen(*d);

@@ -36,7 +36,7 @@
 #define HS_VALUE(n) "\\\\?[\"'`]?[^\\s\"'`]{" n "}"
 
 #define SECRET_NAMES                                                                               \
-    "(?:secret|token|api[_.\\-]?key|access[_.\\-]?key|credentials?|"                              \
+    "(?:secret|token|api[_.\\-]?key|access[_.\\-]?key|credentials?|"                               \
     "(?:private|secret|auth|signing|encryption|master|storage|account|app|license|"                \
     "subscription)[_.\\-]?key)"
 #define PASSWORD_NAMES_HS "(?:password|passwd|passphrase|pass|pwd)"
@@ -56,8 +56,12 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
                  SECRETS, "aws"},
         .prefilter = "(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
         .pattern = LB "((?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})" RB,
-        .back = 24, .fwd = 8, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 2.5, .min_len = 20,
+        .back = 24,
+        .fwd = 8,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 2.5,
+        .min_len = 20,
     },
     {
         .info = {"aws-secret-access-key",
@@ -69,25 +73,37 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)secret[_.\\-]?(?:access[_.\\-]?)?key" ASSIGN
                    "\\\\?[\"'`]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
-        .back = 128, .fwd = 8, .priority = 1,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.8, .min_len = 40,
+        .back = 128,
+        .fwd = 8,
+        .priority = 1,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.8,
+        .min_len = 40,
     },
     {
-        .info = {"aws-session-token", "AWS session token assigned to an aws_session_token-like name",
-                 SECRETS, "aws"},
+        .info = {"aws-session-token",
+                 "AWS session token assigned to an aws_session_token-like name", SECRETS, "aws"},
         .prefilter = "session[_.\\-]?token" HQ SP TYPE_ANN OP SP "\\\\?[\"'`]?[A-Za-z0-9/+=]{16}",
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)session[_.\\-]?token" ASSIGN
                    "\\\\?[\"'`]?([A-Za-z0-9/+=]{100,4096})(?![A-Za-z0-9/+=])",
-        .back = 112, .fwd = 4200, .priority = 1,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 4.0, .min_len = 100,
+        .back = 112,
+        .fwd = 4200,
+        .priority = 1,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 4.0,
+        .min_len = 100,
     },
     {
         .info = {"google-api-key", "Google API key (AIza...)", SECRETS, "google"},
         .prefilter = "AIza[0-9A-Za-z_\\-]{35}",
         .pattern = LB "(AIza[0-9A-Za-z_\\-]{35})" RBD,
-        .back = 48, .fwd = 8, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 39,
+        .back = 48,
+        .fwd = 8,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 39,
         .no_words = true,
     },
     {
@@ -98,7 +114,9 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .pattern = "\"private_key\"[ \\t]{0,8}:[ \\t]{0,8}\"(-----BEGIN[A-Z ]{0,20}PRIVATE "
                    "KEY-----[A-Za-z0-9+/=\\\\\\s]{64,16000}?-----END[A-Z ]{0,20}PRIVATE "
                    "KEY-----(?:\\\\n)?)\"",
-        .back = 64, .fwd = 16400, .priority = 0,
+        .back = 64,
+        .fwd = 16400,
+        .priority = 0,
         .check = SANITIZE_CHECK_PEM,
     },
     {
@@ -109,16 +127,24 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)(?:AccountKey|SharedAccessKey)[ \\t]{0,8}=[ \\t]{0,8}"
                    "([A-Za-z0-9+/]{40,100}={0,2})(?![A-Za-z0-9+/=])",
-        .back = 64, .fwd = 110, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.8, .min_len = 40,
+        .back = 64,
+        .fwd = 110,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.8,
+        .min_len = 40,
     },
     {
         .info = {"azure-sas-signature", "Azure shared access signature (sig= in a SAS URL)",
                  SECRETS, "azure"},
         .prefilter = "[?&]sig=[A-Za-z0-9%+/=]{30}",
         .pattern = "[?&]sig=([A-Za-z0-9%+/=]{30,200})(?![A-Za-z0-9%+/=])",
-        .back = 40, .fwd = 180, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.5, .min_len = 30,
+        .back = 40,
+        .fwd = 180,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.5,
+        .min_len = 30,
     },
 
     /* ---- code hosts and package registries ---- */
@@ -129,17 +155,25 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
                  SECRETS, "github"},
         .prefilter = "gh[pousr]_[A-Za-z0-9]{36}",
         .pattern = LB "(gh[pousr]_[A-Za-z0-9]{36,251})" RB,
-        .back = 48, .fwd = 260, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 40,
+        .back = 48,
+        .fwd = 260,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 40,
         .no_words = true,
     },
     {
-        .info = {"github-fine-grained-token", "GitHub fine-grained personal access token (github_pat_)",
-                 SECRETS, "github"},
+        .info = {"github-fine-grained-token",
+                 "GitHub fine-grained personal access token (github_pat_)", SECRETS, "github"},
         .prefilter = "github_pat_[A-Za-z0-9_]{22}",
         .pattern = LB "(github_pat_[A-Za-z0-9_]{22,242})" RB,
-        .back = 40, .fwd = 260, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 33,
+        .back = 40,
+        .fwd = 260,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 33,
         .no_words = true,
     },
     {
@@ -148,9 +182,14 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
                  "(glpat-, gldt-, glrt-, glptt-, ... and runner registration GR1348941)",
                  SECRETS, "gitlab"},
         .prefilter = GITLAB_PREFIX "[A-Za-z0-9_\\-]{20}",
-        .pattern = LB "(" GITLAB_PREFIX "[A-Za-z0-9_\\-]{20,200}(?:\\.[A-Za-z0-9_\\-]{2,100}){0,3})" RBD,
-        .back = 40, .fwd = 420, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 24,
+        .pattern =
+            LB "(" GITLAB_PREFIX "[A-Za-z0-9_\\-]{20,200}(?:\\.[A-Za-z0-9_\\-]{2,100}){0,3})" RBD,
+        .back = 40,
+        .fwd = 420,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 24,
         .no_words = true,
     },
     {
@@ -159,16 +198,24 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "npm_[A-Za-z0-9]{36}|:_authToken",
         .pattern = "(?|" LB "(npm_[A-Za-z0-9]{36})" RB
                    "|:_authToken[ \\t]{0,8}=[ \\t]{0,8}([^\\s'\"`$]{8,300}))",
-        .back = 48, .fwd = 330, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 8,
+        .back = 48,
+        .fwd = 330,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 8,
         .no_words = true,
     },
     {
         .info = {"pypi-token", "PyPI or TestPyPI API token (pypi-AgE...)", SECRETS, "pypi"},
         .prefilter = "pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)",
         .pattern = LB "(pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\\-]{50,400})" RBD,
-        .back = 48, .fwd = 440, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.5, .min_len = 60,
+        .back = 48,
+        .fwd = 440,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.5,
+        .min_len = 60,
     },
 
     /* ---- SaaS and model providers ---- */
@@ -180,28 +227,42 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "xox[abposre][.\\-]|xapp-[0-9]-",
         .pattern = LB "(xox(?:[abposr]|e(?:\\.xox[bp])?)-[0-9A-Za-z\\-]{10,250}"
                       "|xapp-\\d-[0-9A-Za-z\\-]{20,250})" RBD,
-        .back = 16, .fwd = 270, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 15,
+        .back = 16,
+        .fwd = 270,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 15,
         .no_words = true,
     },
     {
-        .info = {"slack-webhook-url", "Slack incoming webhook or workflow URL (hooks.slack.com path)",
-                 SECRETS, "slack"},
+        .info = {"slack-webhook-url",
+                 "Slack incoming webhook or workflow URL (hooks.slack.com path)", SECRETS, "slack"},
         .prefilter = "hooks\\.slack\\.com/(?:services|workflows|triggers)/",
-        .pattern = "hooks\\.slack\\.com/(?:services|workflows|triggers)/([A-Za-z0-9_/+\\-]{20,200})",
-        .back = 40, .fwd = 220, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 20,
+        .pattern =
+            "hooks\\.slack\\.com/(?:services|workflows|triggers)/([A-Za-z0-9_/+\\-]{20,200})",
+        .back = 40,
+        .fwd = 220,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 20,
         .no_words = true,
     },
     {
-        .info = {"stripe-key", "Stripe secret or restricted key (sk_live_, rk_test_, ...) or webhook "
-                               "signing secret (whsec_)",
+        .info = {"stripe-key",
+                 "Stripe secret or restricted key (sk_live_, rk_test_, ...) or webhook "
+                 "signing secret (whsec_)",
                  SECRETS, "stripe"},
         .prefilter = "(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10}|whsec_[A-Za-z0-9+/]{24}",
         .pattern = "(?|" LB "((?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,247})" RB "|" LB
                    "(whsec_[A-Za-z0-9+/=]{24,100})" RB ")",
-        .back = 40, .fwd = 270, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 18,
+        .back = 40,
+        .fwd = 270,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 18,
         .no_words = true,
     },
     {
@@ -210,8 +271,12 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "sk-(?:proj|svcacct|admin)-|T3BlbkFJ|sk-[A-Za-z0-9]{48}",
         .pattern = LB "(sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\\-]{20,250}"
                       "|[A-Za-z0-9_\\-]{0,80}T3BlbkFJ[A-Za-z0-9_\\-]{16,200}|[A-Za-z0-9]{48}))" RBD,
-        .back = 100, .fwd = 270, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 4.0, .min_len = 40,
+        .back = 100,
+        .fwd = 270,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 4.0,
+        .min_len = 40,
         .no_words = true,
     },
     {
@@ -219,16 +284,24 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
                  SECRETS, "anthropic"},
         .prefilter = "sk-ant-[a-z]{2,8}[0-9]{2}-",
         .pattern = LB "(sk-ant-[a-z]{2,8}\\d{2}-[A-Za-z0-9_\\-]{32,300})" RBD,
-        .back = 24, .fwd = 320, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.5, .min_len = 45,
+        .back = 24,
+        .fwd = 320,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.5,
+        .min_len = 45,
         .no_words = true,
     },
     {
         .info = {"twilio-api-key", "Twilio API key SID (SK + 32 hex)", SECRETS, "twilio"},
         .prefilter = "SK[0-9a-fA-F]{32}",
         .pattern = LB "(SK[0-9a-fA-F]{32})" RB,
-        .back = 40, .fwd = 8, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 34,
+        .back = 40,
+        .fwd = 8,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 34,
     },
     {
         .info = {"twilio-auth-token", "Twilio auth token (32 hex) assigned to a twilio..token name",
@@ -237,15 +310,23 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)twilio[A-Za-z0-9_.\\-]{0,30}?(?:token|secret)" ASSIGN
                    "\\\\?[\"'`]?([0-9a-f]{32})(?![0-9A-Za-z])",
-        .back = 48, .fwd = 80, .priority = 1,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 32,
+        .back = 48,
+        .fwd = 80,
+        .priority = 1,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 32,
     },
     {
         .info = {"sendgrid-api-key", "SendGrid API key (SG.<22>.<43>)", SECRETS, "sendgrid"},
         .prefilter = "SG\\.[A-Za-z0-9_\\-]{22}\\.[A-Za-z0-9_\\-]{43}",
         .pattern = LB "(SG\\.[A-Za-z0-9_\\-]{22}\\.[A-Za-z0-9_\\-]{43})" RBD,
-        .back = 80, .fwd = 8, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.5, .min_len = 69,
+        .back = 80,
+        .fwd = 8,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.5,
+        .min_len = 69,
         .no_words = true,
     },
 
@@ -259,7 +340,9 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .pattern = "-----BEGIN[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
                    "(?:[\\s\\S]{0,16000}?-----END[ A-Z0-9]{0,40}PRIVATE KEY(?: BLOCK)?-----"
                    "|(?:(?:\\\\r|\\r)?(?:\\\\n|\\n|[ \\t]+)[A-Za-z0-9+/=]{16,100})+)",
-        .back = 64, .fwd = 16200, .priority = 1,
+        .back = 64,
+        .fwd = 16200,
+        .priority = 1,
         .check = SANITIZE_CHECK_PEM,
     },
     {
@@ -268,8 +351,12 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "eyJ[A-Za-z0-9_\\-]{10}[A-Za-z0-9_\\-]*\\.eyJ",
         .pattern = LB "(eyJ[A-Za-z0-9_\\-]{10,2000}\\.eyJ[A-Za-z0-9_\\-]{10,8000}"
                       "\\.[A-Za-z0-9_\\-]{10,2000})" RBD,
-        .back = 2048, .fwd = 10100, .priority = 0,
-        .check = SANITIZE_CHECK_TOKEN, .min_entropy = 3.0, .min_len = 40,
+        .back = 2048,
+        .fwd = 10100,
+        .priority = 0,
+        .check = SANITIZE_CHECK_TOKEN,
+        .min_entropy = 3.0,
+        .min_len = 40,
     },
     {
         .info = {"url-credentials",
@@ -278,7 +365,9 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "://[^\\s:/@'\"`<>]{0,128}:[^\\s/'\"`<>]{1,256}@",
         .pattern = "(?i)" LB "[a-z][a-z0-9+.\\-]{1,30}://[^\\s:/@'\"`<>{}\\[\\]]{0,128}:"
                    "([^\\s/'\"`<>]{1,256})@[A-Za-z0-9._\\-\\[]",
-        .back = 448, .fwd = 300, .priority = 1,
+        .back = 448,
+        .fwd = 300,
+        .priority = 1,
         .check = SANITIZE_CHECK_URL,
     },
     {
@@ -295,7 +384,9 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
                    "|(?:^|(?<=[\"'`]))[ \\t]{0,8}(?:password|pwd)[ \\t]{0,8}=[ \\t]{0,8}"
                    "(?|'([^'\\r\\n]{1,128})'|\\{([^}\\r\\n]{1,128})\\}|([^;\\r\\n\"'`]{1,128}?))"
                    "[ \\t]*;)",
-        .back = 192, .fwd = 200, .priority = 1,
+        .back = 192,
+        .fwd = 200,
+        .priority = 1,
         .check = SANITIZE_CHECK_CONNECTION,
     },
     {
@@ -307,8 +398,12 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .pattern = "(?i)" HEADER_NAMES HQ SP "[:=,]" SP "\\\\?[\"'`]?" SP
                    "(?:(?:bearer|basic|token|bot|apikey|sso-key|ssws|key)[ \\t]+)?"
                    "([A-Za-z0-9._~+/=\\-:]{8,2048})(?![A-Za-z0-9._~+/=\\-:])",
-        .back = 48, .fwd = 2100, .priority = 1,
-        .check = SANITIZE_CHECK_HEADER, .min_entropy = 2.5, .min_len = 8,
+        .back = 48,
+        .fwd = 2100,
+        .priority = 1,
+        .check = SANITIZE_CHECK_HEADER,
+        .min_entropy = 2.5,
+        .min_len = 8,
     },
 
     /* ---- generic assignments ---- */
@@ -320,8 +415,12 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = SECRET_NAMES HQ SP TYPE_ANN OP SP HS_VALUE("8"),
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)" SECRET_NAMES ASSIGN VALUE("8", "7"),
-        .back = 96, .fwd = 530, .priority = 2,
-        .check = SANITIZE_CHECK_GENERIC, .min_entropy = 3.0, .min_len = 10,
+        .back = 96,
+        .fwd = 530,
+        .priority = 2,
+        .check = SANITIZE_CHECK_GENERIC,
+        .min_entropy = 3.0,
+        .min_len = 10,
     },
     {
         .info = {"password-assignment",
@@ -331,18 +430,25 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = PASSWORD_NAMES_HS HQ SP TYPE_ANN OP SP HS_VALUE("6"),
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)" PASSWORD_NAMES ASSIGN VALUE("6", "5"),
-        .back = 96, .fwd = 530, .priority = 2,
-        .check = SANITIZE_CHECK_PASSWORD, .min_entropy = 2.0, .min_len = 6,
+        .back = 96,
+        .fwd = 530,
+        .priority = 2,
+        .check = SANITIZE_CHECK_PASSWORD,
+        .min_entropy = 2.0,
+        .min_len = 6,
     },
 
     /* ---- personal data (off unless the policy enables it) ---- */
     {
         .info = {"email-address", "Email address (not at example or test domains)", PII, "pii"},
         .prefilter = "@[A-Za-z0-9][A-Za-z0-9.\\-]{0,250}\\.[A-Za-z]{2}",
-        .pattern = "(?<![A-Za-z0-9._%+\\-])([A-Za-z0-9._%+\\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}"
-                   "[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}[A-Za-z0-9])?){0,8}"
-                   "\\.[A-Za-z]{2,24})(?![A-Za-z0-9\\-])",
-        .back = 340, .fwd = 40, .priority = 3,
+        .pattern =
+            "(?<![A-Za-z0-9._%+\\-])([A-Za-z0-9._%+\\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}"
+            "[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}[A-Za-z0-9])?){0,8}"
+            "\\.[A-Za-z]{2,24})(?![A-Za-z0-9\\-])",
+        .back = 340,
+        .fwd = 40,
+        .priority = 3,
         .check = SANITIZE_CHECK_EMAIL,
     },
     {
@@ -351,7 +457,9 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .prefilter = "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
         .pattern = "(?<![0-9A-Za-z.])((?:(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)\\.){3}"
                    "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d))(?![0-9]|\\.[0-9])",
-        .back = 20, .fwd = 4, .priority = 3,
+        .back = 20,
+        .fwd = 4,
+        .priority = 3,
         .check = SANITIZE_CHECK_IPV4,
     },
 };

@@ -34,10 +34,10 @@ enum sanitize_check {
  */
 struct sanitize_rule {
     struct coop_sanitize_rule_info info;
-    const char *prefilter;  /* Vectorscan, block mode, no start of match */
+    const char *prefilter;    /* Vectorscan, block mode, no start of match */
     unsigned prefilter_flags; /* HS_FLAG_* */
-    const char *pattern;    /* PCRE2, bytes (no UTF mode) */
-    uint32_t pattern_flags; /* PCRE2_* */
+    const char *pattern;      /* PCRE2, bytes (no UTF mode) */
+    uint32_t pattern_flags;   /* PCRE2_* */
     unsigned back, fwd;
     unsigned priority;
     enum sanitize_check check;

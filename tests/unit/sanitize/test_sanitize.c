@@ -223,11 +223,26 @@ static void test_rule_list(void **state)
             assert_string_not_equal(rules[i].id, rules[j].id);
     }
     static const char *const families[] = {
-        "aws",       "github",      "gitlab",          "slack",
-        "stripe",    "openai",      "anthropic",       "google",
-        "azure",     "twilio",      "sendgrid",        "npm",
-        "pypi",      "private-key", "jwt",             "url-credentials",
-        "connection-string", "authorization-header", "generic", "pii",
+        "aws",
+        "github",
+        "gitlab",
+        "slack",
+        "stripe",
+        "openai",
+        "anthropic",
+        "google",
+        "azure",
+        "twilio",
+        "sendgrid",
+        "npm",
+        "pypi",
+        "private-key",
+        "jwt",
+        "url-credentials",
+        "connection-string",
+        "authorization-header",
+        "generic",
+        "pii",
     };
     for (size_t f = 0; f < sizeof families / sizeof *families; f++) {
         bool found = false;
@@ -239,7 +254,9 @@ static void test_rule_list(void **state)
     }
 }
 
-#define GH "ghp_" "R8nTq2VxL0aZk5Yc3WmP7sDf1GhJ4uKe9BoQ"
+#define GH                                                                                         \
+    "ghp_"                                                                                         \
+    "R8nTq2VxL0aZk5Yc3WmP7sDf1GhJ4uKe9BoQ"
 
 static void test_replaces_exact_span(void **state)
 {
@@ -310,8 +327,7 @@ static void test_output_bound(void **state)
     struct coop_buf out;
     coop_buf_init(&out, 12);
     assert_int_equal(coop_buf_puts(&out, "kept"), COOP_ERR_OK);
-    assert_int_equal(coop_sanitize_payload(san, 0, in, strlen(in), &out, NULL),
-                     COOP_ERR_TOO_LARGE);
+    assert_int_equal(coop_sanitize_payload(san, 0, in, strlen(in), &out, NULL), COOP_ERR_TOO_LARGE);
     assert_string_equal(out.data, "kept");
     coop_buf_dispose(&out);
     assert_int_equal(coop_sanitize_payload(NULL, 0, in, 3, &out, NULL), COOP_ERR_INVALID);
@@ -331,8 +347,7 @@ static void test_pii_group(void **state)
     coop_buf_reset(&out);
     assert_int_equal(coop_sanitize_payload(san, COOP_SANITIZE_PII, in, strlen(in), &out, &c),
                      COOP_ERR_OK);
-    assert_string_equal(out.data,
-                        "contact [REDACTED:email-address] from [REDACTED:ipv4-address]");
+    assert_string_equal(out.data, "contact [REDACTED:email-address] from [REDACTED:ipv4-address]");
     coop_buf_dispose(&out);
 }
 
@@ -343,9 +358,9 @@ static void test_many_hits(void **state)
     coop_buf_init(&in, 1 << 22);
     coop_buf_init(&out, 1 << 23);
     for (int i = 0; i < 2000; i++)
-        assert_int_equal(coop_buf_printf(&in, "x%d = token: %s; password = 'hunter%d!'\n", i,
-                                         GH, i),
-                         COOP_ERR_OK);
+        assert_int_equal(
+            coop_buf_printf(&in, "x%d = token: %s; password = 'hunter%d!'\n", i, GH, i),
+            COOP_ERR_OK);
     struct coop_sanitize_counts c = {0};
     assert_int_equal(coop_sanitize_payload(san, 0, in.data, in.len, &out, &c), COOP_ERR_OK);
     assert_int_equal(c.total, 4000);
