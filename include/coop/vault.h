@@ -64,7 +64,8 @@ coop_err coop_vault_delete(struct coop_vault *v, const char *customer, const cha
  * updated_at, last_used_at} rows, ordered; never key material. */
 coop_err coop_vault_list(struct coop_vault *v, struct json_object **out /* OUT */);
 
-/* An opened key: data is sodium_malloc memory holding len bytes plus a NUL. */
+/* An opened key: data is sodium_malloc memory (guarded, locked) holding len
+ * bytes plus a NUL; it is zeroed when freed. */
 struct coop_vault_secret {
     char *data;
     size_t len;

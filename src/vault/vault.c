@@ -9,6 +9,7 @@
 #include "vault_int.h"
 
 #include <json-c/json.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,8 @@ static size_t associated_data(char *out, size_t size, const char *customer, cons
 
 /* ---- open and close ------------------------------------------------------- */
 
+static void pool_drain(void);
+
 coop_err coop_vault_open(const struct coop_config *cfg, struct coop_store *store,
                          struct coop_vault **out, char *err, size_t errlen)
 {
@@ -108,6 +111,7 @@ void coop_vault_free(struct coop_vault *v)
         return;
     vault_keyring_dispose(&v->ring);
     free(v);
+    pool_drain();
 }
 
 const char *coop_vault_master_id(const struct coop_vault *v)
@@ -140,7 +144,55 @@ static void seal(const struct vault_master *m, const char *customer, const char 
     coop_strlcpy(out->master_id, m->id, sizeof out->master_id);
 }
 
-/* Opens into new sodium_malloc memory; COOP_ERR_CRYPTO when it does not. */
+/* ---- secret memory -------------------------------------------------------- */
+
+/*
+ * Opened keys live in sodium_malloc memory (guard pages, mlock). Mapping
+ * and unmapping that memory costs about half a millisecond per request on
+ * a virtual machine, so slots big enough for any key are kept in a small
+ * pool: a slot is zeroed when its request ends and handed to the next one,
+ * and it never holds a key between requests.
+ */
+#define SLOT_BYTES (KEY_MAX + 1)
+#define POOL_SLOTS 32
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *pool[POOL_SLOTS];
+static size_t pool_n;
+
+static char *slot_take(void)
+{
+    char *p = NULL;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n > 0)
+        p = pool[--pool_n];
+    pthread_mutex_unlock(&pool_mu);
+    return p ? p : sodium_malloc(SLOT_BYTES);
+}
+
+static void slot_give(char *p)
+{
+    if (!p)
+        return;
+    sodium_memzero(p, SLOT_BYTES);
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < POOL_SLOTS) {
+        pool[pool_n++] = p;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    sodium_free(p); /* NULL when pooled */
+}
+
+static void pool_drain(void)
+{
+    pthread_mutex_lock(&pool_mu);
+    while (pool_n > 0)
+        sodium_free(pool[--pool_n]);
+    pthread_mutex_unlock(&pool_mu);
+}
+
+/* Opens into sodium_malloc memory; COOP_ERR_CRYPTO when it does not. */
 static coop_err unseal(const struct coop_vault *v, const char *customer, const char *provider,
                        const struct sealed *s, struct coop_vault_secret **out)
 {
@@ -153,14 +205,14 @@ static coop_err unseal(const struct coop_vault *v, const char *customer, const c
                        COOP_F_STR("current_master", v->ring.keys[0].id));
         return COOP_ERR_CRYPTO;
     }
-    if (s->len < crypto_aead_xchacha20poly1305_ietf_ABYTES)
+    if (s->len < crypto_aead_xchacha20poly1305_ietf_ABYTES ||
+        s->len - crypto_aead_xchacha20poly1305_ietf_ABYTES >= SLOT_BYTES)
         return COOP_ERR_CRYPTO;
     struct coop_vault_secret *sec = calloc(1, sizeof *sec);
-    size_t plen = s->len - crypto_aead_xchacha20poly1305_ietf_ABYTES;
-    char *data = sodium_malloc(plen + 1);
+    char *data = slot_take();
     if (!sec || !data) {
         free(sec);
-        sodium_free(data);
+        slot_give(data);
         return COOP_ERR_NOMEM;
     }
     char ad[256];
@@ -169,7 +221,7 @@ static coop_err unseal(const struct coop_vault *v, const char *customer, const c
     if (crypto_aead_xchacha20poly1305_ietf_decrypt((unsigned char *)data, &mlen, NULL, s->data,
                                                    s->len, (const unsigned char *)ad, adlen,
                                                    s->nonce, m->key) != 0) {
-        sodium_free(data);
+        slot_give(data);
         free(sec);
         coop_log_error("BYOK key failed authentication: wrong master key or altered row",
                        COOP_F_STR("customer", customer), COOP_F_STR("provider", provider),
@@ -187,7 +239,7 @@ void coop_vault_secret_free(struct coop_vault_secret *s)
 {
     if (!s)
         return;
-    sodium_free(s->data); /* zeroes before freeing */
+    slot_give(s->data); /* zeroed before reuse or sodium_free */
     free(s);
 }
 

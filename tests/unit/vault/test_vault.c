@@ -306,6 +306,29 @@ static void test_bad_master_key_setting(void **state)
     assert_null(strstr(err, "c2hvcnQ="));
 }
 
+/* A slot reused by the next request holds nothing of the previous key. */
+static void test_secret_memory_wiped_between_requests(void **state)
+{
+    struct fx *f = *state;
+    struct coop_vault *v = open_with(f, KEY_A, NULL);
+    char prefix[17], long_key[4097];
+    memset(long_key, 'Z', 4096);
+    long_key[4096] = '\0';
+    assert_int_equal(coop_vault_put(v, "acme", "openai", long_key, 4096, prefix, NULL), COOP_ERR_OK);
+    assert_int_equal(coop_vault_put(v, "acme", "gemini", "sk-short-1", 10, prefix, NULL), COOP_ERR_OK);
+    struct coop_vault_secret *s = NULL;
+    assert_int_equal(coop_vault_open_key(v, "acme", "openai", &s), COOP_ERR_OK);
+    assert_int_equal(s->len, 4096);
+    coop_vault_secret_free(s);
+    assert_int_equal(coop_vault_open_key(v, "acme", "gemini", &s), COOP_ERR_OK);
+    assert_string_equal(s->data, "sk-short-1");
+    for (size_t i = s->len; i <= 4096; i++)
+        if (s->data[i] != 0)
+            fail_msg("byte %zu of the reused slot is not zero", i);
+    coop_vault_secret_free(s);
+    coop_vault_free(v);
+}
+
 static void test_refuses_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -335,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_development_key_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_master_key_setting, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_memory_wiped_between_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
