@@ -10,7 +10,7 @@ mkdir -p "$COOP_DATA_DIR"
 # A newcomer sees real answers at once: the project's own history is
 # imported as local/coop when the store holds no repository yet.
 if "$COOPD" help 2>/dev/null | grep -q '^  import'; then
-  if [ -d .git ] && ! "$COOPD" repos 2>/dev/null | grep -q .; then
+  if git rev-parse --git-dir >/dev/null 2>&1 && ! "$COOPD" repos 2>/dev/null | grep -q .; then
     echo "coop: importing this repository's history as local/coop"
     "$COOPD" import --repo local/coop --git . || echo "coop: import failed (continuing)"
   fi

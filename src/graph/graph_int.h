@@ -24,6 +24,11 @@ void coop_graph_repo_host_(const char *repo, char *out, size_t size);
 /* Milliseconds as RFC 3339, or JSON null for 0. */
 struct json_object *coop_graph_time_json_(int64_t ms);
 
+/* A pooled connection inside one read transaction: a question's several
+ * statements then share one snapshot and one set of file locks. */
+coop_err coop_graph_read_begin_(struct coop_store *s, struct coop_conn **c /* OUT */);
+void coop_graph_read_end_(struct coop_store *s, struct coop_conn *c);
+
 /* Drops cached answers of a repository (truck factor, CODEOWNERS). */
 void coop_graph_cache_clear_(void);
 

@@ -109,7 +109,7 @@ coop_err coop_graph_pulls(struct coop_store *s, const struct coop_graph_query *q
         snprintf(hi, sizeof hi, "%.*s0", (int)n, path);
     }
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     int64_t repo;
@@ -141,7 +141,7 @@ coop_err coop_graph_pulls(struct coop_store *s, const struct coop_graph_query *q
                               reviewers);
     }
 done:
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err) {
         json_object_put(p.arr);
         return err;
@@ -205,7 +205,7 @@ coop_err coop_graph_people(struct coop_store *s, const struct coop_graph_query *
     if (limit < 1 || limit > MAX_LIST)
         return COOP_ERR_INVALID;
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     int64_t repo;
@@ -224,7 +224,7 @@ coop_err coop_graph_people(struct coop_store *s, const struct coop_graph_query *
                               COOP_PARAMS(COOP_PI(p.ids[i])), identity_cb,
                               json_object_array_get_idx(p.arr, i));
 done:
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err) {
         json_object_put(p.arr);
         return err;

@@ -537,7 +537,7 @@ coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *
     if (!q->path || normalize(q->path, path, sizeof path))
         return COOP_ERR_INVALID;
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     struct repo_row repo;
@@ -563,7 +563,7 @@ coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *
         err = file ? file_owners(c, file, query_now(q), o)
                    : dir_owners(c, &repo, path, query_now(q), o);
 done:
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err)
         json_object_put(o);
     else
@@ -627,7 +627,7 @@ coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query 
     if (!q->path || !*q->path || normalize(q->path, path, sizeof path) || !*path)
         return COOP_ERR_INVALID;
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     struct repo_row repo;
@@ -651,7 +651,7 @@ coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query 
                           COOP_PARAMS(COOP_PI(file), COOP_PI(cursor), COOP_PI(limit + 1)),
                           history_cb, &h);
 done:
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err) {
         json_object_put(h.commits);
         return err;
@@ -700,7 +700,7 @@ coop_err coop_graph_coupling(struct coop_store *s, const struct coop_graph_query
     if (!q->path || normalize(q->path, path, sizeof path) || !*path)
         return COOP_ERR_INVALID;
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     struct repo_row repo;
@@ -726,7 +726,7 @@ coop_err coop_graph_coupling(struct coop_store *s, const struct coop_graph_query
                           COOP_PARAMS(COOP_PI(file), COOP_PI(cc.own_revs), COOP_PI(limit)),
                           coupling_cb, &cc);
 done:
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err) {
         json_object_put(cc.files);
         return err;
@@ -750,7 +750,7 @@ coop_err coop_graph_truck_factor_query(struct coop_store *s, const struct coop_g
     if (normalize(q->path, path, sizeof path))
         return COOP_ERR_INVALID;
     struct coop_conn *c;
-    coop_err err = coop_store_acquire(s, &c);
+    coop_err err = coop_graph_read_begin_(s, &c);
     if (err)
         return err;
     struct repo_row repo;
@@ -796,7 +796,7 @@ coop_err coop_graph_truck_factor_query(struct coop_store *s, const struct coop_g
     }
 done:
     coop_graph_scan_put_(scan);
-    coop_store_release(s, c);
+    coop_graph_read_end_(s, c);
     if (err)
         json_object_put(o);
     else

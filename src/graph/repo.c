@@ -25,6 +25,25 @@ coop_err coop_graph_row_text_(void *ctx, const struct coop_row *row)
     return COOP_ERR_DUPLICATE;
 }
 
+coop_err coop_graph_read_begin_(struct coop_store *s, struct coop_conn **c)
+{
+    coop_err err = coop_store_acquire(s, c);
+    if (err)
+        return err;
+    if ((err = coop_conn_begin(*c, false))) {
+        coop_store_release(s, *c);
+        *c = NULL;
+    }
+    return err;
+}
+
+void coop_graph_read_end_(struct coop_store *s, struct coop_conn *c)
+{
+    if (coop_conn_commit(c) != COOP_ERR_OK)
+        coop_conn_rollback(c);
+    coop_store_release(s, c);
+}
+
 void coop_graph_repo_host_(const char *repo, char *out, size_t size)
 {
     const char *slash = strchr(repo, '/');
