@@ -7,6 +7,7 @@
 #include "attest_int.h"
 
 #include "coop/audit.h"
+#include "coop/sanitize.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -114,15 +115,24 @@ static coop_err config_changes_json(struct coop_store *store, int64_t since, int
     return COOP_ERR_OK;
 }
 
-/* The sanitizer's rule list joins the report once the sanitize module is
- * part of the build (coop_sanitize_rules). */
+/* The rules every LLM request is sanitized with (the secrets group always
+ * applies; the PII group only where the policy enables it). */
 static json_object *sanitization_json(void)
 {
-    json_object *o = json_object_new_object();
-    json_object_object_add(o, "rules", NULL);
-    json_object_object_add(o, "note",
-                           json_object_new_string("the sanitizer's rule list is not part of this "
-                                                  "build's report"));
+    const struct coop_sanitize_rule_info *rules = NULL;
+    size_t n = coop_sanitize_rules(&rules);
+    json_object *o = json_object_new_object(), *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "id", json_object_new_string(rules[i].id));
+        json_object_object_add(r, "description", json_object_new_string(rules[i].description));
+        json_object_object_add(r, "group", json_object_new_string(rules[i].group == COOP_SANITIZE_PII
+                                                                      ? "pii"
+                                                                      : "secrets"));
+        json_object_array_add(arr, r);
+    }
+    json_object_object_add(o, "rule_count", json_object_new_int64((int64_t)n));
+    json_object_object_add(o, "rules", arr);
     return o;
 }
 

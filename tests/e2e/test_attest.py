@@ -74,6 +74,9 @@ def test_attestation_verifies_with_openssl_and_coopd():
         changes = pred["config_changes"]["entries"]
         assert [x["what"] for x in changes] == ["byok.put"]
         assert "sk-attest" not in payload.decode()
+        rules = pred["sanitization"]["rules"]
+        assert rules and all(r["id"] and r["group"] in ("secrets", "pii") for r in rules)
+        assert pred["sanitization"]["rule_count"] == len(rules)
         for k in ("total", "sent_to_providers", "zero_retention_percent", "byok"):
             assert k in pred["llm_requests"]
 

@@ -209,6 +209,10 @@ static void test_statement_over_audit_log(void **state)
     assert_true(pct > 66.6 && pct < 66.7);
     json_object *changes = coop_json_arr(coop_json_obj(pred, "config_changes"), "entries");
     assert_int_equal(json_object_array_length(changes), 1);
+    json_object *rules = coop_json_arr(coop_json_obj(pred, "sanitization"), "rules");
+    assert_non_null(rules);
+    assert_true(json_object_array_length(rules) > 0);
+    assert_non_null(coop_json_str(json_object_array_get_idx(rules, 0), "id"));
     bool intact = false;
     assert_true(coop_json_bool(coop_json_obj(coop_json_obj(coop_json_obj(pred, "audit"), "chains"), "llm"),
                                "intact", &intact) && intact);
