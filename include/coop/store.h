@@ -117,6 +117,7 @@ struct coop_store_ops {
 };
 
 extern const struct coop_store_ops coop_store_sqlite;
+extern const struct coop_store_ops coop_store_postgres;
 /* NULL-terminated list of the backends built in. */
 extern const struct coop_store_ops *const coop_store_backends[];
 

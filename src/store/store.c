@@ -29,9 +29,7 @@ struct coop_store {
 
 const struct coop_store_ops *const coop_store_backends[] = {
     &coop_store_sqlite,
-#ifdef COOP_HAVE_POSTGRES
     &coop_store_postgres,
-#endif
     NULL,
 };
 
