@@ -11,6 +11,7 @@ extern const struct coop_app_module coop_webhook_module;
 extern const struct coop_app_module coop_attest_module;
 extern const struct coop_app_module coop_graph_module;
 extern const struct coop_app_module coop_sanitize_module;
+extern const struct coop_app_module coop_hosts_module;
 
 const struct coop_app_module *const coop_app_modules[] = {
     &coop_jobs_module,
@@ -20,5 +21,6 @@ const struct coop_app_module *const coop_app_modules[] = {
     &coop_attest_module,
     &coop_graph_module,
     &coop_sanitize_module,
+    &coop_hosts_module,
     NULL,
 };

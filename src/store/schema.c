@@ -11,6 +11,7 @@ extern const struct coop_migration coop_jobs_migrations[];
 extern const struct coop_migration coop_vault_migrations[];
 extern const struct coop_migration coop_webhook_migrations[];
 extern const struct coop_migration coop_graph_migrations[];
+extern const struct coop_migration coop_hosts_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
@@ -19,5 +20,6 @@ const struct coop_migration *const coop_schema[] = {
     coop_vault_migrations,
     coop_webhook_migrations,
     coop_graph_migrations,
+    coop_hosts_migrations,
     NULL,
 };
