@@ -103,7 +103,7 @@ void coop_jobs_clear_handlers(void);
 
 struct coop_jobs_options {
     int workers;           /* worker threads; 0 runs none (coop_jobs_run_once only) */
-    int batch;             /* jobs per transaction; default 32 */
+    int batch;             /* jobs per transaction; default 128 */
     int64_t lease_ms;      /* outside handlers' visibility timeout; default 60 s */
     int64_t backoff_base_ms; /* first retry delay; default 1 s, doubled each attempt */
     int64_t backoff_max_ms;  /* cap; default 1 h */

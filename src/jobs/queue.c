@@ -11,6 +11,8 @@
 #include "coop/metrics.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +63,33 @@ const struct coop_migration coop_jobs_migrations[] = {
 /* ---- in-process write serialization and wake-ups ------------------------------ */
 
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Writers waiting in coop_jobs_write_tx: a worker's batch yields to them. */
+static atomic_int urgent;
+
+#define BATCH_BUDGET_NS (5 * 1000000LL)
 static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
 static uint64_t wake_seq;
 
 coop_err coop_jobs_write_tx(struct coop_store *store, coop_tx_fn fn, void *ctx)
 {
+    atomic_fetch_add(&urgent, 1);
+    pthread_mutex_lock(&write_lock);
+    atomic_fetch_sub(&urgent, 1);
+    coop_err err = coop_store_tx(store, true, fn, ctx);
+    pthread_mutex_unlock(&write_lock);
+    return err;
+}
+
+/* The workers' own writes: they let urgent writers (the webhook committer,
+ * enqueuing callers) go first, so a long batch never delays an
+ * acknowledgement by more than one batch step. */
+static coop_err background_tx(struct coop_store *store, coop_tx_fn fn, void *ctx)
+{
+    for (int spins = 0; atomic_load(&urgent) > 0 && spins < 1000; spins++) {
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+    }
     pthread_mutex_lock(&write_lock);
     coop_err err = coop_store_tx(store, true, fn, ctx);
     pthread_mutex_unlock(&write_lock);
@@ -288,13 +311,21 @@ static coop_err batch_tx(struct coop_conn *conn, void *ctx)
         pg ? "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
              " WHERE state IN ('queued','running') AND run_at <= ?"
              " ORDER BY priority DESC, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
+           /* The partial index gives the order without a sort; SQLite would
+            * otherwise pick the state index and sort every ready job. */
            : "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
+             " INDEXED BY coop_jobs_ready"
              " WHERE state IN ('queued','running') AND run_at <= ?"
              " ORDER BY priority DESC, run_at, id LIMIT ?",
         COOP_PARAMS(COOP_PI(b->now), COOP_PI(b->max)), collect_row, b);
     if (err)
         return err;
+    int64_t start = coop_clock_mono_ns();
     for (int i = 0; i < b->n && !err; i++) {
+        /* Commit what is done when someone waits for the lock or the batch
+         * has run long; the rows not reached stay queued. */
+        if (i > 0 && (atomic_load(&urgent) > 0 || coop_clock_mono_ns() - start > BATCH_BUDGET_NS))
+            break;
         struct claimed *c = &b->rows[i];
         struct coop_jobs_handler h;
         if (!coop_jobs_handler_find_(c->kind, &h)) {
@@ -357,7 +388,7 @@ static void run_outside(struct batch *b)
         if (herr && !job.error[0])
             coop_strlcpy(job.error, coop_err_name(herr), sizeof job.error);
         struct ack_ctx a = {b->jobs, c, herr, job.error};
-        coop_err err = coop_jobs_write_tx(b->jobs->store, ack_tx, &a);
+        coop_err err = background_tx(b->jobs->store, ack_tx, &a);
         if (err)
             coop_log_warn("job acknowledgement failed", COOP_F_INT("job", c->id), COOP_F_ERR(err));
         b->ran++;
@@ -368,7 +399,7 @@ coop_err coop_jobs_run_once(struct coop_jobs *jobs, int *ran)
 {
     struct claimed rows[COOP_JOBS_MAX_BATCH];
     struct batch b = {.jobs = jobs, .max = jobs->opt.batch, .rows = rows};
-    coop_err err = coop_jobs_write_tx(jobs->store, batch_tx, &b);
+    coop_err err = background_tx(jobs->store, batch_tx, &b);
     if (err) {
         coop_log_warn("job batch failed", COOP_F_ERR(err));
         b.noutside = 0;

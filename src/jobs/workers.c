@@ -14,7 +14,7 @@
 static void defaults(struct coop_jobs_options *o)
 {
     if (o->batch <= 0)
-        o->batch = 32;
+        o->batch = 128;
     if (o->batch > COOP_JOBS_MAX_BATCH)
         o->batch = COOP_JOBS_MAX_BATCH;
     if (o->lease_ms <= 0)

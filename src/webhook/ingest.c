@@ -48,6 +48,29 @@ const struct coop_migration coop_webhook_migrations[] = {
      " events INTEGER,"
      " summary TEXT,"
      " UNIQUE (source, delivery));"},
+    /* What processing recorded lives apart from the (large) body, so that
+     * recording it does not rewrite the body's pages. */
+    {"webhook.002",
+     "CREATE TABLE coop_webhook_processed ("
+     " delivery_id INTEGER PRIMARY KEY,"
+     " processed_at BIGINT NOT NULL,"
+     " process_count INTEGER NOT NULL,"
+     " events INTEGER NOT NULL,"
+     " summary TEXT);"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN processed_at;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN process_count;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN events;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN summary;",
+     "CREATE TABLE coop_webhook_processed ("
+     " delivery_id BIGINT PRIMARY KEY,"
+     " processed_at BIGINT NOT NULL,"
+     " process_count INTEGER NOT NULL,"
+     " events INTEGER NOT NULL,"
+     " summary TEXT);"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN processed_at;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN process_count;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN events;"
+     "ALTER TABLE coop_webhook_deliveries DROP COLUMN summary;"},
     {NULL, NULL, NULL},
 };
 
@@ -435,11 +458,14 @@ static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
     if (coop_parse_i64(payload, &id))
         return COOP_ERR_INVALID;
     return coop_conn_exec(conn,
-                          "UPDATE coop_webhook_deliveries SET processed_at = ?,"
-                          " process_count = process_count + 1, events = ?, summary = ?"
-                          " WHERE id = ?",
-                          COOP_PARAMS(COOP_PI(coop_clock_now_ms()), COOP_PI(nevents),
-                                      COOP_PT(summary), COOP_PI(id)),
+                          "INSERT INTO coop_webhook_processed (delivery_id, processed_at,"
+                          " process_count, events, summary) VALUES (?, ?, 1, ?, ?)"
+                          " ON CONFLICT (delivery_id) DO UPDATE SET"
+                          " process_count = coop_webhook_processed.process_count + 1,"
+                          " processed_at = excluded.processed_at, events = excluded.events,"
+                          " summary = excluded.summary",
+                          COOP_PARAMS(COOP_PI(id), COOP_PI(coop_clock_now_ms()), COOP_PI(nevents),
+                                      COOP_PT(summary)),
                           NULL);
 }
 

@@ -126,7 +126,8 @@ def test_every_source_accepted_once():
         wait_processed(c)
         with db(c) as conn:
             rows = {(s, d): (pc, ev, summ) for s, d, pc, ev, summ in conn.execute(
-                "SELECT source, delivery, process_count, events, summary FROM coop_webhook_deliveries")}
+                "SELECT d.source, d.delivery, p.process_count, p.events, p.summary FROM coop_webhook_deliveries d"
+                " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id")}
             jobs = conn.execute("SELECT kind, state FROM coop_jobs").fetchall()
             stored_slack = conn.execute("SELECT body FROM coop_webhook_deliveries WHERE source='slack'").fetchone()[0]
         assert rows[("github", "gh-1")] == (1, 1, "push"), rows
@@ -248,7 +249,8 @@ def test_sigkill_while_deliveries_arrive():
     with Coopd(env=SECRETS, data_dir=data_dir) as c2:
         wait_processed(c2)
         with db(c2) as conn:
-            rows = dict(conn.execute("SELECT delivery, process_count FROM coop_webhook_deliveries"))
+            rows = dict(conn.execute("SELECT d.delivery, p.process_count FROM coop_webhook_deliveries d"
+                                     " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id"))
             njobs = conn.execute("SELECT COUNT(*) FROM coop_jobs").fetchone()[0]
             ndone = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state='done'").fetchone()[0]
         missing = [d for d in acked if d not in rows]

@@ -1,0 +1,25 @@
+-- wrk script for bench/webhooks.sh: one pre-signed GitHub push body (the
+-- signature covers the body only), sent with a delivery id unique per
+-- request, so every request is a new delivery to store.
+local f = assert(io.open(os.getenv("WH_BODY"), "rb"))
+local body = f:read("*a")
+f:close()
+local sig = os.getenv("WH_SIG")
+local run = os.getenv("WH_RUN") or "r"
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+
+local n = 0
+function request()
+  n = n + 1
+  return wrk.format("POST", "/webhooks/github", {
+    ["Content-Type"] = "application/json",
+    ["X-GitHub-Event"] = "push",
+    ["X-Hub-Signature-256"] = sig,
+    ["X-GitHub-Delivery"] = run .. "-" .. tid .. "-" .. n,
+  }, body)
+end

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Webhook ingestion benchmark: sustained signed 10 KB GitHub push deliveries
+# from wrk (2 threads, 64 connections, keep-alive, unique delivery ids) to
+# coopd on SQLite with synchronous=FULL. A 202 means the delivery row and
+# its job are committed (group commit), so acknowledged deliveries/s is the
+# durable ingestion rate. Also: p99 acknowledgement latency, that every
+# acknowledged delivery is stored, how fast the workers then process those
+# deliveries, and no-op job throughput (bench-jobs_noop). The baseline of
+# this same run is one durable single-row commit per delivery.
+#   bash bench/webhooks.sh [BUILD_DIR] [SECONDS]
+set -euo pipefail
+BUILD=${1:-build}
+DUR=${2:-${BENCH_SECONDS:-10}}
+JOBS_N=${BENCH_JOBS:-100000}
+[ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=5000
+cd "$(dirname "$0")/.."
+cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
+command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
+
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+wait_up() { for _ in $(seq 200); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+
+# Data on the same file system as the build (not a tmpfs), so commits hit the disk.
+tmp=$(mktemp -d -p "$BUILD" bench-webhooks.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+SECRET=bench-webhook-secret
+
+python3 - "$tmp/body.json" "$SECRET" >"$tmp/sig" <<'PY'
+import hashlib, hmac, json, sys
+commits = [{"id": "%040x" % i, "message": "Change number %d\n\nWith a body." % i,
+            "timestamp": "2024-05-01T10:00:00Z",
+            "author": {"name": "Octo Cat", "email": "octo@example.com", "username": "octocat"},
+            "committer": {"name": "Octo Cat", "email": "octo@example.com", "username": "octocat"},
+            "added": ["src/new_%d.c" % i], "modified": ["src/file_%d.c" % i, "README.md"], "removed": [],
+            "url": "https://github.com/octo/hello/commit/%040x" % i, "distinct": True}
+           for i in range(20)]
+p = {"ref": "refs/heads/main", "before": "a" * 40, "after": "%040x" % 19, "created": False,
+     "deleted": False, "forced": False, "compare": "https://github.com/octo/hello/compare/a...b",
+     "commits": commits, "head_commit": commits[-1],
+     "repository": {"id": 1, "full_name": "octo/hello", "html_url": "https://github.com/octo/hello",
+                    "default_branch": "main"},
+     "pusher": {"name": "octocat", "email": "octo@example.com"}, "sender": {"login": "octocat"}}
+body = json.dumps(p).encode()
+while len(body) < 10240:
+    p["compare"] += "x" * (10240 - len(body))
+    body = json.dumps(p).encode()
+open(sys.argv[1], "wb").write(body)
+print("sha256=" + hmac.new(sys.argv[2].encode(), body, hashlib.sha256).hexdigest())
+PY
+BODY_BYTES=$(stat -c %s "$tmp/body.json")
+
+echo "-- no-op jobs" >&2
+"$BUILD/bench/bench-jobs_noop" "$tmp" "$JOBS_N" 1 >"$tmp/jobs.txt"
+cat "$tmp/jobs.txt" >&2
+BASE=$(awk '/one durable commit/ {print $(NF-1)}' "$tmp/jobs.txt")
+rm -f "$tmp"/jobs-bench.db*
+
+P=$(port)
+COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=64 COOP_WORKERS=1 \
+  COOP_GITHUB_WEBHOOK_SECRET="$SECRET" COOP_LOG_LEVEL=warn \
+  "$BUILD/coopd" serve 2>"$tmp/coopd.log" & COOPD=$!
+wait_up "$P"
+echo "-- webhooks" >&2
+WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$" \
+  wrk -t2 -c64 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$P/" | tee "$tmp/wrk.txt" >&2
+T_END=$(date +%s.%N)
+# Wait for the workers to process every stored delivery.
+python3 - "$tmp/coop.db" "$T_END" >"$tmp/drain.txt" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=30)
+t_end = float(sys.argv[2])
+while db.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')").fetchone()[0]:
+    time.sleep(0.05)
+t_drained = time.time()
+rows, done, once = db.execute("SELECT COUNT(*), SUM(p.processed_at IS NOT NULL), SUM(p.process_count = 1)"
+                              " FROM coop_webhook_deliveries d LEFT JOIN coop_webhook_processed p"
+                              " ON p.delivery_id = d.id").fetchone()
+first = db.execute("SELECT MIN(received_at) FROM coop_webhook_deliveries").fetchone()[0]
+last = db.execute("SELECT MAX(processed_at) FROM coop_webhook_processed").fetchone()[0]
+print(rows, done, once, "%.3f" % ((last - first) / 1000.0), "%.3f" % (t_drained - t_end))
+PY
+RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$COOPD/status)
+kill -TERM $COOPD; wait $COOPD || true
+
+python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" <<'PY'
+import re, sys
+wrk = open(sys.argv[1]).read()
+rows, done, once, span, tail = open(sys.argv[2]).read().split()
+base, dur, size, rss = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+total = int(re.search(r"(\d+) requests in", wrk).group(1))
+secs = float(re.search(r"requests in ([\d.]+)s", wrk).group(1))
+non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", wrk).group(1)) if "Non-2xx" in wrk else 0
+errors = re.search(r"Socket errors: (.*)", wrk)
+def ms(label):
+    m = re.search(r"\s%s\s+([\d.]+)(us|ms|s)\b" % re.escape(label), wrk)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+acks = total - non2xx
+rate = acks / secs
+print("webhooks: signed %d-byte GitHub pushes, wrk -t2 -c64 -d%ds, SQLite synchronous=FULL," % (size, dur))
+print("          COOP_HTTP_THREADS=64 COOP_WORKERS=1 (workers process while ingesting)")
+print("  acknowledged (202)         : %10.0f deliveries/s (goal >= 3,000)" % rate)
+print("  ack latency p50 / p99      : %7.2f / %.2f ms (goal p99 < 20 ms)" % (ms("50%"), ms("99%")))
+print("  refused or failed          : %10d%s" % (non2xx, ("; socket errors: " + errors.group(1)) if errors else ""))
+print("  baseline, 1 commit/delivery: %10.0f commits/s; ratio acks/baseline %.1f" % (base, rate / base))
+print("  stored / acknowledged      : %10s / %d (every ack stored: %s)" % (rows, acks, int(rows) >= acks))
+print("  processed exactly once     : %10s of %s" % (once, rows))
+print("  processing rate (10 KB push parsed + recorded): %.0f deliveries/s, queue drained %.1f s after the load" % (int(done) / float(span), float(tail)))
+print("  coopd RSS after the run    : %10.1f MB" % (rss / 1024.0))
+PY
+echo
+cat "$tmp/jobs.txt"
