@@ -224,6 +224,11 @@ coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *
                            struct json_object **out /* OUT */, const char **what /* OUT */);
 coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query *q,
                             struct json_object **out /* OUT */, const char **what /* OUT */);
+/* The history answer as JSON text written into out (reset first), without
+ * building a JSON tree: the form the HTTP endpoint serves. */
+#define COOP_GRAPH_TEXT_MAX (8u << 20)
+coop_err coop_graph_history_text(struct coop_store *s, const struct coop_graph_query *q,
+                                 struct coop_buf *out, const char **what /* OUT */);
 coop_err coop_graph_coupling(struct coop_store *s, const struct coop_graph_query *q,
                              struct json_object **out /* OUT */, const char **what /* OUT */);
 coop_err coop_graph_truck_factor_query(struct coop_store *s, const struct coop_graph_query *q,

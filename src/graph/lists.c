@@ -48,6 +48,13 @@ static coop_err repo_id(struct coop_conn *c, const char *repo, int64_t *id, cons
 
 /* ---- pulls ------------------------------------------------------------------- */
 
+#define PULLS_SELECT                                                                               \
+    "SELECT p.number, p.title, p.state, pe.name, p.url, p.updated_at FROM graph_pulls p"           \
+    " LEFT JOIN graph_people pe ON pe.id = p.author WHERE p.repo = ?"
+#define PULLS_PATH                                                                                 \
+    " AND EXISTS (SELECT 1 FROM graph_pull_files pf WHERE pf.repo = p.repo"                        \
+    " AND pf.number = p.number AND (pf.path = ? OR (pf.path >= ? AND pf.path < ?)))"
+
 struct pulls_ctx {
     struct json_object *arr;
     int64_t numbers[MAX_LIST];
@@ -119,18 +126,27 @@ coop_err coop_graph_pulls(struct coop_store *s, const struct coop_graph_query *q
     char exact[4200];
     if (path)
         snprintf(exact, sizeof exact, "%.*s", (int)(strlen(lo) - 1), lo);
-    err = coop_conn_query(
-        c,
-        "SELECT p.number, p.title, p.state, pe.name, p.url, p.updated_at FROM graph_pulls p"
-        " LEFT JOIN graph_people pe ON pe.id = p.author"
-        " WHERE p.repo = ? AND (? IS NULL OR p.state = ?)"
-        " AND (? IS NULL OR EXISTS (SELECT 1 FROM graph_pull_files pf WHERE pf.repo = p.repo"
-        " AND pf.number = p.number AND (pf.path = ? OR (pf.path >= ? AND pf.path < ?))))"
-        " ORDER BY p.updated_at DESC, p.number DESC LIMIT ?",
-        COOP_PARAMS(COOP_PI(repo), COOP_PT(state), COOP_PT(state), COOP_PT(path ? exact : NULL),
-                    COOP_PT(path ? exact : NULL), COOP_PT(path ? lo : NULL),
-                    COOP_PT(path ? hi : NULL), COOP_PI(limit)),
-        pulls_cb, &p);
+    /* Four statements rather than "? IS NULL" tests, which PostgreSQL
+     * cannot type. */
+    static const char *const sql[4] = {
+        PULLS_SELECT " ORDER BY p.updated_at DESC, p.number DESC LIMIT ?",
+        PULLS_SELECT " AND p.state = ? ORDER BY p.updated_at DESC, p.number DESC LIMIT ?",
+        PULLS_SELECT PULLS_PATH " ORDER BY p.updated_at DESC, p.number DESC LIMIT ?",
+        PULLS_SELECT " AND p.state = ?" PULLS_PATH
+                     " ORDER BY p.updated_at DESC, p.number DESC LIMIT ?",
+    };
+    struct coop_param params[6];
+    size_t np = 0;
+    params[np++] = COOP_PI(repo);
+    if (state)
+        params[np++] = COOP_PT(state);
+    if (path) {
+        params[np++] = COOP_PT(exact);
+        params[np++] = COOP_PT(lo);
+        params[np++] = COOP_PT(hi);
+    }
+    params[np++] = COOP_PI(limit);
+    err = coop_conn_query(c, sql[(state ? 1 : 0) + (path ? 2 : 0)], params, np, pulls_cb, &p);
     for (size_t i = 0; !err && i < p.n; i++) {
         struct json_object *reviewers;
         json_object_object_get_ex(json_object_array_get_idx(p.arr, i), "reviewers", &reviewers);

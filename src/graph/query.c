@@ -77,12 +77,12 @@ static coop_err file_of(struct coop_conn *c, int64_t repo, const char *path, int
     return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
 }
 
-/* The [lo, hi) range of paths below directory dir ("" is everything). */
+/* The [lo, hi) range of paths below directory dir; the root has no upper
+ * bound (hi is set to "" and callers use the unbounded statement). */
 static void dir_range(const char *dir, char *lo, char *hi, size_t size)
 {
     if (!*dir) {
-        lo[0] = '\0';
-        coop_strlcpy(hi, "\x7f\x7f\x7f\x7f", size);
+        lo[0] = hi[0] = '\0';
         return;
     }
     snprintf(lo, size, "%s/", dir);
@@ -94,10 +94,13 @@ static coop_err is_dir(struct coop_conn *c, int64_t repo, const char *dir, bool 
     char lo[MAX_PATH_LEN + 2], hi[MAX_PATH_LEN + 2];
     dir_range(dir, lo, hi, sizeof lo);
     int64_t one = 0;
-    coop_err err = coop_conn_query_int(c,
-                                       "SELECT 1 FROM graph_files WHERE repo = ? AND path >= ?"
-                                       " AND path < ? LIMIT 1",
-                                       COOP_PARAMS(COOP_PI(repo), COOP_PT(lo), COOP_PT(hi)), &one);
+    coop_err err =
+        *dir ? coop_conn_query_int(c,
+                                   "SELECT 1 FROM graph_files WHERE repo = ? AND path >= ?"
+                                   " AND path < ? LIMIT 1",
+                                   COOP_PARAMS(COOP_PI(repo), COOP_PT(lo), COOP_PT(hi)), &one)
+             : coop_conn_query_int(c, "SELECT 1 FROM graph_files WHERE repo = ? LIMIT 1",
+                                   COOP_PARAMS(COOP_PI(repo)), &one);
     *yes = err == COOP_ERR_OK;
     return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
 }
@@ -255,12 +258,21 @@ static coop_err scan_dir(struct coop_conn *c, const struct repo_row *repo, const
         dir_range(dir, lo, hi, sizeof lo);
     }
     struct scan_ctx sc = {0};
-    coop_err err = coop_conn_query(
-        c,
-        "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
-        " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
-        " WHERE f.repo = ? AND f.path >= ? AND f.path < ? AND f.deleted = 0 ORDER BY f.id",
-        COOP_PARAMS(COOP_PI(repo->id), COOP_PT(lo), COOP_PT(hi)), scan_cb, &sc);
+    coop_err err;
+    if (hi[0])
+        err = coop_conn_query(
+            c,
+            "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
+            " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
+            " WHERE f.repo = ? AND f.path >= ? AND f.path < ? AND f.deleted = 0 ORDER BY f.id",
+            COOP_PARAMS(COOP_PI(repo->id), COOP_PT(lo), COOP_PT(hi)), scan_cb, &sc);
+    else
+        err = coop_conn_query(
+            c,
+            "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
+            " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
+            " WHERE f.repo = ? AND f.deleted = 0 ORDER BY f.id",
+            COOP_PARAMS(COOP_PI(repo->id)), scan_cb, &sc);
     struct coop_graph_scan_ *s = err ? NULL : calloc(1, sizeof *s);
     if (!err && !s)
         err = COOP_ERR_NOMEM;
@@ -573,11 +585,51 @@ done:
 
 /* ---- history ---------------------------------------------------------------- */
 
+/* RFC 3339 with milliseconds, without stdio (days to civil date after
+ * Howard Hinnant); history formats twenty of these per page. */
+static size_t format_time(int64_t ms, char out[32])
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000, milli = ms - secs * 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, rem = secs - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y < 0 || y > 9999)
+        y = 0;
+    int64_t f[] = {y, m, d, rem / 3600, rem / 60 % 60, rem % 60, milli};
+    static const int width[] = {4, 2, 2, 2, 2, 2, 3};
+    static const char sep[] = "--T::.Z";
+    size_t n = 0;
+    for (int i = 0; i < 7; i++) {
+        for (int k = width[i] - 1; k >= 0; k--) {
+            out[n + (size_t)k] = (char)('0' + f[i] % 10);
+            f[i] /= 10;
+        }
+        n += (size_t)width[i];
+        out[n++] = sep[i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
 struct history_ctx {
-    struct json_object *commits;
+    struct coop_buf *out;
     int64_t last_id;
     int64_t rows, limit;
+    coop_err err;
 };
+
+static void put_str(struct history_ctx *h, const char *key, const char *v, size_t n)
+{
+    if (!h->err)
+        h->err = coop_buf_puts(h->out, key);
+    if (!h->err)
+        h->err = coop_buf_json_str(h->out, v ? v : "", v ? n : 0);
+}
 
 static coop_err history_cb(void *ctx, const struct coop_row *row)
 {
@@ -585,20 +637,29 @@ static coop_err history_cb(void *ctx, const struct coop_row *row)
     if (++h->rows > h->limit)
         return COOP_ERR_OK; /* the extra row only says there is more */
     h->last_id = coop_row_int(row, 0);
-    struct json_object *o = json_object_new_object();
-    const char *sha = coop_row_text(row, 1, NULL), *author = coop_row_text(row, 2, NULL);
-    const char *msg = coop_row_text(row, 4, NULL), *status = coop_row_text(row, 5, NULL);
-    const char *path = coop_row_text(row, 6, NULL), *old = coop_row_text(row, 7, NULL);
-    json_object_object_add(o, "sha", json_object_new_string(sha ? sha : ""));
-    json_object_object_add(o, "author", json_object_new_string(author ? author : ""));
-    json_object_object_add(o, "time", coop_graph_time_json_(coop_row_int(row, 3)));
-    json_object_object_add(o, "message", json_object_new_string(msg ? msg : ""));
-    json_object_object_add(o, "change", json_object_new_string(status ? status : ""));
-    json_object_object_add(o, "path", json_object_new_string(path ? path : ""));
-    if (old)
-        json_object_object_add(o, "old_path", json_object_new_string(old));
-    json_object_array_add(h->commits, o);
-    return COOP_ERR_OK;
+    size_t n;
+    const char *v;
+    if (h->rows > 1 && (h->err = coop_buf_append(h->out, ",", 1)))
+        return h->err;
+    v = coop_row_text(row, 1, &n);
+    put_str(h, "{\"sha\":", v, n);
+    v = coop_row_text(row, 2, &n);
+    put_str(h, ",\"author\":", v, n);
+    char t[32];
+    size_t tn = format_time(coop_row_int(row, 3), t);
+    put_str(h, ",\"time\":", t, tn);
+    v = coop_row_text(row, 4, &n);
+    put_str(h, ",\"message\":", v, n);
+    v = coop_row_text(row, 5, &n);
+    put_str(h, ",\"change\":", v, n);
+    v = coop_row_text(row, 6, &n);
+    put_str(h, ",\"path\":", v, n);
+    v = coop_row_text(row, 7, &n);
+    if (v)
+        put_str(h, ",\"old_path\":", v, n);
+    if (!h->err)
+        h->err = coop_buf_append(h->out, "}", 1);
+    return h->err;
 }
 
 static coop_err parse_limit(int64_t limit, int64_t dflt, int64_t max, int64_t *out)
@@ -611,12 +672,11 @@ static coop_err parse_limit(int64_t limit, int64_t dflt, int64_t max, int64_t *o
     return COOP_ERR_OK;
 }
 
-coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query *q,
-                            struct json_object **out, const char **what)
+coop_err coop_graph_history_text(struct coop_store *s, const struct coop_graph_query *q,
+                                 struct coop_buf *out, const char **what)
 {
     char path[MAX_PATH_LEN];
     int64_t limit, cursor = INT64_MAX;
-    *out = NULL;
     *what = "limit";
     if (parse_limit(q->limit, 20, 500, &limit))
         return COOP_ERR_INVALID;
@@ -632,7 +692,7 @@ coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query 
         return err;
     struct repo_row repo;
     int64_t file = 0;
-    struct history_ctx h = {.limit = limit};
+    struct history_ctx h = {.out = out, .limit = limit};
     if ((err = find_repo(c, q->repo, &repo, what)) || (err = file_of(c, repo.id, path, &file)))
         goto done;
     if (!file) {
@@ -640,7 +700,11 @@ coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query 
         err = COOP_ERR_NOT_FOUND;
         goto done;
     }
-    h.commits = json_object_new_array();
+    coop_buf_reset(out);
+    if ((err = coop_buf_puts(out, "{\"path\":")) ||
+        (err = coop_buf_json_str(out, path, strlen(path))) ||
+        (err = coop_buf_puts(out, ",\"commits\":[")))
+        goto done;
     err = coop_conn_query(c,
                           "SELECT c.id, c.sha, p.name, c.time, c.message, ch.status, ch.path,"
                           " ch.old_path FROM graph_changes ch"
@@ -650,20 +714,28 @@ coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query 
                           " ORDER BY ch.commit_id DESC LIMIT ?",
                           COOP_PARAMS(COOP_PI(file), COOP_PI(cursor), COOP_PI(limit + 1)),
                           history_cb, &h);
+    if (!err)
+        err = h.err;
+    if (!err && h.rows > limit)
+        err = coop_buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)h.last_id);
+    else if (!err)
+        err = coop_buf_puts(out, "],\"next_cursor\":null}");
 done:
     coop_graph_read_end_(s, c);
-    if (err) {
-        json_object_put(h.commits);
-        return err;
-    }
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "path", json_object_new_string(path));
-    json_object_object_add(o, "commits", h.commits);
-    char next[24];
-    snprintf(next, sizeof next, "%lld", (long long)h.last_id);
-    json_object_object_add(o, "next_cursor", h.rows > limit ? json_object_new_string(next) : NULL);
-    *out = o;
-    return COOP_ERR_OK;
+    return err;
+}
+
+coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query *q,
+                            struct json_object **out, const char **what)
+{
+    struct coop_buf b;
+    *out = NULL;
+    coop_buf_init(&b, COOP_GRAPH_TEXT_MAX);
+    coop_err err = coop_graph_history_text(s, q, &b, what);
+    if (!err && (err = coop_json_parse(b.data, b.len, 16, false, out)))
+        err = COOP_ERR_INTERNAL;
+    coop_buf_dispose(&b);
+    return err;
 }
 
 /* ---- coupling ------------------------------------------------------------ */

@@ -126,8 +126,9 @@
     " filled INTEGER NOT NULL DEFAULT 0,"                                                          \
     " PRIMARY KEY (repo, after_sha, reason));"
 
-/* The same tables for PostgreSQL: identities become BIGSERIAL/BIGINT and
- * every table is an ordinary heap with its primary key index. */
+/* The same tables for PostgreSQL: identities become BIGSERIAL, and paths
+ * compare byte by byte (COLLATE "C") as in SQLite, which the range scans
+ * below a directory rely on. */
 #define POSTGRES_001                                                                               \
     "CREATE TABLE graph_repos ("                                                                   \
     " id BIGSERIAL PRIMARY KEY,"                                                                   \
@@ -150,16 +151,16 @@
     "CREATE TABLE graph_files ("                                                                   \
     " id BIGSERIAL PRIMARY KEY,"                                                                   \
     " repo BIGINT NOT NULL,"                                                                       \
-    " path TEXT NOT NULL,"                                                                         \
+    " path TEXT COLLATE \"C\" NOT NULL,"                                                           \
     " creator BIGINT,"                                                                             \
     " revisions BIGINT NOT NULL DEFAULT 0,"                                                        \
     " coupling_revisions BIGINT NOT NULL DEFAULT 0,"                                               \
     " deleted INTEGER NOT NULL DEFAULT 0,"                                                         \
     " last_change BIGINT NOT NULL DEFAULT 0);"                                                     \
-    "CREATE INDEX graph_files_path ON graph_files (repo, path COLLATE \"C\");"                     \
+    "CREATE INDEX graph_files_path ON graph_files (repo, path);"                     \
     "CREATE TABLE graph_paths ("                                                                   \
     " repo BIGINT NOT NULL,"                                                                       \
-    " path TEXT NOT NULL,"                                                                         \
+    " path TEXT COLLATE \"C\" NOT NULL,"                                                                         \
     " file BIGINT NOT NULL,"                                                                       \
     " PRIMARY KEY (repo, path));"                                                                  \
     "CREATE TABLE graph_commits ("                                                                 \
@@ -229,7 +230,7 @@
     "CREATE TABLE graph_pull_files ("                                                              \
     " repo BIGINT NOT NULL,"                                                                       \
     " number BIGINT NOT NULL,"                                                                     \
-    " path TEXT NOT NULL,"                                                                         \
+    " path TEXT COLLATE \"C\" NOT NULL,"                                                           \
     " PRIMARY KEY (repo, number, path));"                                                          \
     "CREATE INDEX graph_pull_files_path ON graph_pull_files (repo, path);"                         \
     "CREATE TABLE graph_gaps ("                                                                    \

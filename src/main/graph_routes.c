@@ -98,7 +98,33 @@ static void repos(struct coop_http_request *req, struct coop_http_response *res,
     }
 
 QUERY_HANDLER(owners, coop_graph_owners)
-QUERY_HANDLER(history, coop_graph_history)
+/* History is the most asked question: its JSON is written straight into
+ * the response body. */
+static void history(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    struct coop_app *app = ctx;
+    struct coop_graph_query q = {
+        .repo = coop_http_query(req, "repo"),
+        .path = coop_http_query(req, "path"),
+        .cursor = coop_http_query(req, "cursor"),
+    };
+    if (!read_limit(req, res, &q.limit))
+        return;
+    if (!q.repo || !*q.repo) {
+        coop_http_error(res, req, 400, "bad_request", "the repo parameter is required");
+        return;
+    }
+    const char *what = NULL;
+    coop_err err = coop_graph_history_text(app->store, &q, &res->body, &what);
+    if (!err) {
+        res->status = 200;
+        res->content_type = NULL;
+        return;
+    }
+    coop_buf_reset(&res->body);
+    answer(req, res, err, what, NULL);
+}
+
 QUERY_HANDLER(coupling, coop_graph_coupling)
 QUERY_HANDLER(truck_factor, coop_graph_truck_factor_query)
 QUERY_HANDLER(pulls, coop_graph_pulls)

@@ -113,6 +113,14 @@ static void test_bitbucket_push_without_files(void **state)
     assert_int_equal(count("SELECT COUNT(*) FROM graph_gaps WHERE reason = 'files'"), 1);
 }
 
+static coop_err set_files_tx(struct coop_conn *c, void *ctx)
+{
+    int64_t repo;
+    static const char *const files[] = {"app/models/user.rb", "README.md"};
+    coop_err err = coop_graph_repo_lookup(c, ctx, &repo);
+    return err ? err : coop_graph_pull_set_files(c, repo, 1, files, 2);
+}
+
 static void test_pulls_and_reviews(void **state)
 {
     struct coop_event *ev = load(coop_event_parse_gitlab, "Merge Request Hook",
@@ -133,6 +141,25 @@ static void test_pulls_and_reviews(void **state)
     json_object_object_get_ex(p, "reviewers", &v);
     assert_int_equal(json_object_array_length(v), 1);
     json_object_put(o);
+
+    /* Files come from the hosts sync; a path or a directory filters on them. */
+    assert_int_equal(coop_store_tx(store, true, set_files_tx, repo), COOP_ERR_OK);
+    q.path = "app/models";
+    assert_int_equal(coop_graph_pulls(store, &q, &o, &what), COOP_ERR_OK);
+    json_object_object_get_ex(o, "pulls", &pulls);
+    assert_int_equal(json_object_array_length(pulls), 1);
+    json_object_put(o);
+    q.path = "app/models/user.rb";
+    assert_int_equal(coop_graph_pulls(store, &q, &o, &what), COOP_ERR_OK);
+    json_object_object_get_ex(o, "pulls", &pulls);
+    assert_int_equal(json_object_array_length(pulls), 1);
+    json_object_put(o);
+    q.path = "app/mod";
+    assert_int_equal(coop_graph_pulls(store, &q, &o, &what), COOP_ERR_OK);
+    json_object_object_get_ex(o, "pulls", &pulls);
+    assert_int_equal(json_object_array_length(pulls), 0);
+    json_object_put(o);
+    q.path = NULL;
 
     ev = load(coop_event_parse_bitbucket, "pullrequest:created",
               "fixtures/bitbucket/pull-request-created.json");
