@@ -26,8 +26,10 @@
 /* Database 0 holds the secret rules, database 1 the secret and PII rules. */
 enum { DB_SECRETS, DB_ALL, DB_COUNT };
 
+/* PCRE2 looks for matches starting in [start, start_max] and ending by end
+ * (the end widens when a match reaches it). */
 struct window {
-    size_t start, end;
+    size_t start, start_max, end;
     unsigned rule;
 };
 
@@ -40,12 +42,13 @@ struct scratch {
     struct scratch *next;
     hs_scratch_t *hs;
     pcre2_match_data *md;
+    pcre2_match_context *mctx; /* per scratch: it carries the offset limit */
     struct window *win;
     size_t nwin, capwin;
     struct span *spans;
     size_t nspan, capspan;
     /* The window each rule has open while Vectorscan reports hits. */
-    size_t open_start[MAX_RULES], open_end[MAX_RULES];
+    size_t open_start[MAX_RULES], open_start_max[MAX_RULES], open_end[MAX_RULES];
     bool open[MAX_RULES];
     /* Set for the duration of one call. */
     size_t len;
@@ -57,7 +60,6 @@ struct coop_sanitizer {
     hs_scratch_t *proto; /* sized for both databases; cloned per scratch set */
     pcre2_code *re[MAX_RULES];
     bool jit[MAX_RULES];
-    pcre2_match_context *mctx;
     uint32_t max_groups;
     pthread_mutex_t lock;
     struct scratch *pool;
@@ -118,8 +120,9 @@ static coop_err compile_patterns(struct coop_sanitizer *s)
         const struct sanitize_rule *r = &coop_sanitize_rule_table[i];
         int errcode;
         PCRE2_SIZE erroff;
-        s->re[i] = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, r->pattern_flags,
-                                 &errcode, &erroff, NULL);
+        s->re[i] =
+            pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED,
+                          r->pattern_flags | PCRE2_USE_OFFSET_LIMIT, &errcode, &erroff, NULL);
         if (!s->re[i]) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(errcode, msg, sizeof msg);
@@ -153,15 +156,6 @@ coop_err coop_sanitizer_new(struct coop_sanitizer **out)
             err = COOP_ERR_NOMEM;
     if (!err)
         err = compile_patterns(s);
-    if (!err) {
-        /* Our patterns are linear, but a pathological input must end in
-         * bounded time whatever a future rule does. */
-        s->mctx = pcre2_match_context_create(NULL);
-        if (!s->mctx)
-            err = COOP_ERR_NOMEM;
-        else
-            pcre2_set_match_limit(s->mctx, 5000000);
-    }
     if (err) {
         coop_sanitizer_free(s);
         return err;
@@ -176,6 +170,7 @@ static void scratch_free(struct scratch *sc)
         return;
     hs_free_scratch(sc->hs);
     pcre2_match_data_free(sc->md);
+    pcre2_match_context_free(sc->mctx);
     free(sc->win);
     free(sc->spans);
     free(sc);
@@ -195,7 +190,6 @@ void coop_sanitizer_free(struct coop_sanitizer *s)
     hs_free_scratch(s->proto);
     for (size_t i = 0; i < coop_sanitize_rule_count && i < MAX_RULES; i++)
         pcre2_code_free(s->re[i]);
-    pcre2_match_context_free(s->mctx);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -215,10 +209,14 @@ static struct scratch *scratch_take(struct coop_sanitizer *s)
     if (!sc)
         return NULL;
     if (hs_clone_scratch(s->proto, &sc->hs) != HS_SUCCESS ||
-        !(sc->md = pcre2_match_data_create(s->max_groups, NULL))) {
+        !(sc->md = pcre2_match_data_create(s->max_groups, NULL)) ||
+        !(sc->mctx = pcre2_match_context_create(NULL))) {
         scratch_free(sc);
         return NULL;
     }
+    /* The patterns are linear, but a pathological input must end in
+     * bounded time whatever a future rule does. */
+    pcre2_set_match_limit(sc->mctx, 5000000);
     return sc;
 }
 
@@ -232,7 +230,8 @@ static void scratch_give(struct coop_sanitizer *s, struct scratch *sc)
 
 /* ---- collecting windows and spans -------------------------------------- */
 
-static bool push_window(struct scratch *sc, unsigned rule, size_t start, size_t end)
+static bool push_window(struct scratch *sc, unsigned rule, size_t start, size_t start_max,
+                        size_t end)
 {
     if (sc->nwin == sc->capwin) {
         size_t cap = sc->capwin ? sc->capwin * 2 : 64;
@@ -242,7 +241,7 @@ static bool push_window(struct scratch *sc, unsigned rule, size_t start, size_t 
         sc->win = w;
         sc->capwin = cap;
     }
-    sc->win[sc->nwin++] = (struct window){start, end, rule};
+    sc->win[sc->nwin++] = (struct window){start, start_max, end, rule};
     return true;
 }
 
@@ -260,8 +259,9 @@ static bool push_span(struct scratch *sc, unsigned rule, size_t start, size_t en
     return true;
 }
 
-/* Vectorscan reports where a candidate ends; hits of one rule close to each
- * other share one window. */
+/* Vectorscan reports where a candidate ends; the match PCRE2 confirms starts
+ * at most `back` bytes before. Hits of one rule close to each other share
+ * one window. */
 static int on_hit(unsigned int id, unsigned long long from, unsigned long long to,
                   unsigned int flags, void *ctx)
 {
@@ -270,42 +270,50 @@ static int on_hit(unsigned int id, unsigned long long from, unsigned long long t
     size_t end_at = (size_t)to;
     size_t start = end_at > r->back ? end_at - r->back : 0;
     size_t end = sc->len - end_at > r->fwd ? end_at + r->fwd : sc->len;
-    if (sc->open[id] && start >= sc->open_start[id] && start <= sc->open_end[id]) {
+    if (sc->open[id] && start >= sc->open_start[id] && start <= sc->open_start_max[id] + 1) {
         if (end > sc->open_end[id])
             sc->open_end[id] = end;
+        if (end_at > sc->open_start_max[id])
+            sc->open_start_max[id] = end_at;
         return 0;
     }
-    if (sc->open[id] && !push_window(sc, id, sc->open_start[id], sc->open_end[id])) {
+    if (sc->open[id] &&
+        !push_window(sc, id, sc->open_start[id], sc->open_start_max[id], sc->open_end[id])) {
         sc->nomem = true;
         return 1;
     }
     sc->open[id] = true;
     sc->open_start[id] = start;
+    sc->open_start_max[id] = end_at;
     sc->open_end[id] = end;
     return 0;
 }
 
-static int pcre_run(const struct coop_sanitizer *s, unsigned rule, const char *text, size_t limit,
-                    size_t pos, pcre2_match_data *md)
+static int pcre_run(const struct coop_sanitizer *s, struct scratch *sc, unsigned rule,
+                    const char *text, size_t limit, size_t pos)
 {
     if (s->jit[rule])
-        return pcre2_jit_match(s->re[rule], (PCRE2_SPTR)text, limit, pos, 0, md, s->mctx);
-    return pcre2_match(s->re[rule], (PCRE2_SPTR)text, limit, pos, 0, md, s->mctx);
+        return pcre2_jit_match(s->re[rule], (PCRE2_SPTR)text, limit, pos, 0, sc->md, sc->mctx);
+    return pcre2_match(s->re[rule], (PCRE2_SPTR)text, limit, pos, 0, sc->md, sc->mctx);
 }
 
 /*
- * Runs one rule's pattern over [start, end) of text (the bytes before start
- * stay visible to lookbehinds; a match touching end is retried with a wider
- * window, so a window's edge never cuts a secret short) and records the
- * accepted spans.
+ * Runs one rule's pattern over a window of text: matches start in
+ * [w->start, w->start_max] (PCRE2's offset limit, so a window without a
+ * match costs a few anchored attempts, not a scan) and end by w->end; the
+ * bytes before the window stay visible to lookbehinds; a match reaching the
+ * end is retried with a wider window, so an edge never cuts a secret short.
+ * Records the accepted spans.
  */
-static bool confirm(const struct coop_sanitizer *s, struct scratch *sc, unsigned rule,
-                    const char *text, size_t len, size_t start, size_t end)
+static bool confirm(const struct coop_sanitizer *s, struct scratch *sc, const struct window *w,
+                    const char *text, size_t len)
 {
+    unsigned rule = w->rule;
     const struct sanitize_rule *r = &coop_sanitize_rule_table[rule];
-    size_t pos = start, limit = end;
-    while (pos <= limit) {
-        int rc = pcre_run(s, rule, text, limit, pos, sc->md);
+    size_t pos = w->start, limit = w->end;
+    pcre2_set_offset_limit(sc->mctx, w->start_max >= len ? PCRE2_UNSET : w->start_max);
+    while (pos <= limit && pos <= w->start_max) {
+        int rc = pcre_run(s, sc, rule, text, limit, pos);
         if (rc == PCRE2_ERROR_NOMATCH)
             return true;
         if (rc < 0) {
@@ -416,7 +424,8 @@ static coop_err prefilter(const struct coop_sanitizer *s, struct scratch *sc, un
     if (rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED)
         return COOP_ERR_INTERNAL;
     for (unsigned i = 0; i < coop_sanitize_rule_count; i++)
-        if (sc->open[i] && !push_window(sc, i, sc->open_start[i], sc->open_end[i]))
+        if (sc->open[i] &&
+            !push_window(sc, i, sc->open_start[i], sc->open_start_max[i], sc->open_end[i]))
             return COOP_ERR_NOMEM;
     return COOP_ERR_OK;
 }
@@ -443,12 +452,12 @@ static coop_err run(const struct coop_sanitizer *cs, unsigned groups, const char
         err = len ? prefilter(s, sc, groups, text, len) : COOP_ERR_OK;
     } else {
         for (unsigned i = 0; !err && i < coop_sanitize_rule_count; i++)
-            if ((coop_sanitize_rule_table[i].info.group & groups) && !push_window(sc, i, 0, len))
+            if ((coop_sanitize_rule_table[i].info.group & groups) &&
+                !push_window(sc, i, 0, len, len))
                 err = COOP_ERR_NOMEM;
     }
     for (size_t i = 0; !err && i < sc->nwin; i++) {
-        const struct window *w = &sc->win[i];
-        if (!confirm(s, sc, w->rule, text, len, w->start, w->end))
+        if (!confirm(s, sc, &sc->win[i], text, len))
             err = COOP_ERR_NOMEM;
     }
     if (!err)

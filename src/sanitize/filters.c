@@ -9,6 +9,7 @@
 #include "sanitize_int.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 
 double coop_sanitize_entropy(const char *text, size_t len)
@@ -79,14 +80,25 @@ static bool equals_any(const char *text, size_t len, const char *const *words)
     return false;
 }
 
-/* Words that only placeholders, templates and documentation contain. */
-static const char *const placeholder_words[] = {
-    "your",      "${",    "{{",       "}}",       "process.env", "os.environ",  "getenv",
-    "example",   "xxxx",  "****",     "....",     "redacted",    "placeholder", "changeme",
-    "change_me", "dummy", "replace",  "insert",   "fake",        "sample",      "<",
-    ">",         "%s",    "{0}",      "{}",       "secret_here", "token_here",  "key_here",
-    "foobar",    "lorem", "12345678", "abcdefgh", NULL,
+/* Words that only placeholders, templates and documentation contain
+ * (lower case; matched case-insensitively anywhere in the value). */
+#define W(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof s - 1                                                                            \
+    }
+static const struct {
+    const char *s;
+    size_t n;
+} placeholder_words[] = {
+    W("your"),        W("${"),         W("{{"),          W("}}"),       W("process.env"),
+    W("os.environ"),  W("getenv"),     W("example"),     W("xxxx"),     W("****"),
+    W("...."),        W("redacted"),   W("placeholder"), W("changeme"), W("change_me"),
+    W("dummy"),       W("replace"),    W("insert"),      W("fake"),     W("sample"),
+    W("<"),           W(">"),          W("%s"),          W("{0}"),      W("{}"),
+    W("secret_here"), W("token_here"), W("key_here"),    W("foobar"),   W("lorem"),
+    W("12345678"),    W("abcdefgh"),
 };
+#undef W
 
 /* A run of 6 identical bytes: 000000, aaaaaa, ------. */
 static bool has_long_run(const char *text, size_t len)
@@ -100,16 +112,50 @@ static bool has_long_run(const char *text, size_t len)
     return false;
 }
 
+#define NWORDS (sizeof placeholder_words / sizeof *placeholder_words)
+_Static_assert(NWORDS <= 64, "one bit per placeholder word");
+
+/* For each byte, the placeholder words starting with it (a bit per word). */
+static uint64_t word_starts[256];
+static pthread_once_t word_starts_once = PTHREAD_ONCE_INIT;
+
+static void build_word_starts(void)
+{
+    for (size_t w = 0; w < NWORDS; w++)
+        word_starts[(unsigned char)placeholder_words[w].s[0]] |= 1ull << w;
+}
+
+/* One pass over the value: at each byte only the words starting with it are
+ * compared. */
+static bool has_placeholder_word(const char *text, size_t len)
+{
+    pthread_once(&word_starts_once, build_word_starts);
+    for (size_t i = 0; i < len; i++) {
+        uint64_t m = word_starts[lower((unsigned char)text[i])];
+        while (m) {
+            unsigned w = (unsigned)__builtin_ctzll(m);
+            m &= m - 1;
+            size_t n = placeholder_words[w].n;
+            if (len - i < n)
+                continue;
+            size_t j = 1;
+            while (j < n &&
+                   lower((unsigned char)text[i + j]) == (unsigned char)placeholder_words[w].s[j])
+                j++;
+            if (j == n)
+                return true;
+        }
+    }
+    return false;
+}
+
 static bool is_placeholder(const char *text, size_t len)
 {
-    for (const char *const *w = placeholder_words; *w; w++)
-        if (contains(text, len, *w))
-            return true;
     /* $TOKEN, $env:TOKEN, $(cat file): a shell or PowerShell reference. */
     if (len >= 2 && text[0] == '$' &&
         (is_alpha((unsigned char)text[1]) || text[1] == '(' || text[1] == '{' || text[1] == '_'))
         return true;
-    return has_long_run(text, len);
+    return has_long_run(text, len) || has_placeholder_word(text, len);
 }
 
 static bool all_letters(const char *text, size_t len)
@@ -230,8 +276,8 @@ static const char *const weak_words[] = {
 
 static bool check_generic(const struct sanitize_rule *r, const char *v, size_t n)
 {
-    if (n < r->min_len || is_placeholder(v, n) || path_or_url(v, n) || all_letters(v, n) ||
-        no_letters(v, n) || hex_literal(v, n) || wordy(v, n))
+    if (n < r->min_len || all_letters(v, n) || no_letters(v, n) || hex_literal(v, n) ||
+        wordy(v, n) || path_or_url(v, n) || is_placeholder(v, n))
         return false;
     return coop_sanitize_entropy(v, n) >= r->min_entropy;
 }
@@ -242,8 +288,8 @@ static bool check_generic(const struct sanitize_rule *r, const char *v, size_t n
 static bool check_password(const struct sanitize_rule *r, const char *v, size_t n, bool quoted)
 {
     unsigned words;
-    if (n < r->min_len || is_placeholder(v, n) || path_or_url(v, n) || all_letters(v, n) ||
-        hex_literal(v, n) || names_password(v, n))
+    if (n < r->min_len || all_letters(v, n) || hex_literal(v, n) || names_password(v, n) ||
+        path_or_url(v, n) || is_placeholder(v, n))
         return false;
     if (wordy_count(v, n, &words) && (!quoted || words >= 2))
         return false;

@@ -393,7 +393,10 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
         .info = {"authorization-header",
                  "Credential in an Authorization, X-API-Key, Private-Token or similar header",
                  SECRETS, "authorization-header"},
-        .prefilter = HEADER_NAMES "\\\\?[\"'`]?[ \\t]{0,8}[:=,]",
+        .prefilter =
+            HEADER_NAMES "[\"'`\\\\]{0,2}[ \\t]{0,8}[:=,][ \\t]{0,8}[\"'`\\\\]{0,2}[ \\t]{0,8}"
+                         "(?:(?:bearer|basic|token|bot|apikey|sso-key|ssws|key)[ \\t]+)?"
+                         "[A-Za-z0-9._~+/=\\-:]{8}",
         .prefilter_flags = HS_FLAG_CASELESS,
         .pattern = "(?i)" HEADER_NAMES HQ SP "[:=,]" SP "\\\\?[\"'`]?" SP
                    "(?:(?:bearer|basic|token|bot|apikey|sso-key|ssws|key)[ \\t]+)?"
