@@ -16,6 +16,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 from coopd_harness import Coopd, SOURCE_DIR, assert_error_shape, run_tests  # noqa: E402
 
 
+class Server(Coopd):
+    """coopd serve with a patient readiness wait: a loaded machine (two
+    cores shared by parallel test suites) can take long to start it."""
+
+    def start(self, wait=True):
+        super().start(wait=False)
+        if wait:
+            self.wait_ready(timeout=120)
+        return self
+
+
 def git(cwd, *args, env=None):
     e = dict(os.environ)
     e.update({"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com",
@@ -63,7 +74,7 @@ def own_paths():
 
 
 def test_own_history_matches_git_log_follow():
-    with Coopd() as c:
+    with Server() as c:
         summary = import_git(c, "local/coop", SOURCE_DIR)
         assert summary.startswith("imported local/coop: "), summary
         total = int(git(SOURCE_DIR, "rev-list", "--count", "HEAD").strip())
@@ -115,7 +126,7 @@ def build_rename_repo(d):
 
 
 def test_renames_follow_like_git():
-    with tempfile.TemporaryDirectory() as d, Coopd() as c:
+    with tempfile.TemporaryDirectory() as d, Server() as c:
         build_rename_repo(d)
         import_git(c, "local/renames", d)
         for path in ["lib/gamma.c", "README.md"]:
@@ -157,7 +168,7 @@ def test_renames_follow_like_git():
 
 
 def test_stdin_stream_equals_git():
-    with tempfile.TemporaryDirectory() as d, Coopd() as c:
+    with tempfile.TemporaryDirectory() as d, Server() as c:
         build_rename_repo(d)
         stream = subprocess.run(["git", "-C", d, "log", "--reverse", "--name-status", "--find-renames",
                                  "-z", "--format=%x01%H%x00%at%x00%aN%x00%aE%x00%s%x00"],
@@ -172,7 +183,7 @@ def test_stdin_stream_equals_git():
 
 
 def test_errors():
-    with Coopd() as c:
+    with Server() as c:
         assert c.get("/v1/repos").json() == {"repos": []}
         assert_error_shape(c.get("/v1/owners?repo=nope/nope&path=a"), 404)
         assert "repository" in c.get("/v1/owners?repo=nope/nope&path=a").json()["error"]["message"]
