@@ -21,7 +21,7 @@ if [ -n "${BENCH_SMOKE:-}" ]; then DUR=1; COMMITS=2000; FILES=200; fi
 WORK=${BENCH_GRAPH_DIR:-${TMPDIR:-/tmp}/coop-bench-graph-$COMMITS-$FILES}
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-cmake --build "$BUILD" --target coopd >/dev/null
+cmake --build "$BUILD" --target coopd bench-graph_query >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
 COOPD=$ROOT/$BUILD/coopd
 FORMAT='--format=%x01%H%x00%at%x00%aN%x00%aE%x00%s%x00'
@@ -60,6 +60,10 @@ rm -rf "$WORK/data2"
 
 # the file with the most revisions, and a quiet one
 HOT=$(git -C "$WORK/repo" log --format= --name-only -n 20000 | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
+
+# CPU per question in process (holds even when other work loads the machine)
+"$ROOT/$BUILD/bench/bench-graph_query" "sqlite:$WORK/data/coop.db" bench/synthetic "$HOT" 20000 \
+  > "$WORK/cpu.txt"
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 200); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
@@ -107,4 +111,7 @@ for name in ("owners", "history"):
     rps, p99 = wrk(name)
     print("  /v1/%-8s wrk -t2 -c32 -d%ss : %8.0f req/s, p99 %.2f ms (goals >= 20000, < 2 ms)" % (name, dur, rps, p99))
 print("  coopd serve RSS after the runs             : %8.1f MB" % (serve_rss / 1024))
+print("  in process (bench-graph_query):")
+for line in open(work + "/cpu.txt"):
+    print("    " + line.rstrip())
 PY
