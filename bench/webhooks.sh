@@ -48,6 +48,7 @@ open(sys.argv[1], "wb").write(body)
 print("sha256=" + hmac.new(sys.argv[2].encode(), body, hashlib.sha256).hexdigest())
 PY
 BODY_BYTES=$(stat -c %s "$tmp/body.json")
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 echo "-- no-op jobs" >&2
 "$BUILD/bench/bench-jobs_noop" "$tmp" "$JOBS_N" 1 >"$tmp/jobs.txt"
@@ -69,7 +70,8 @@ python3 - "$tmp/coop.db" "$T_END" >"$tmp/drain.txt" <<'PY'
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], timeout=30)
 t_end = float(sys.argv[2])
-while db.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')").fetchone()[0]:
+while db.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')"
+                 " AND kind = 'webhook.github'").fetchone()[0]:
     time.sleep(0.05)
 t_drained = time.time()
 rows, done, once = db.execute("SELECT COUNT(*), SUM(p.processed_at IS NOT NULL), SUM(p.process_count = 1)"
@@ -80,9 +82,10 @@ last = db.execute("SELECT MAX(processed_at) FROM coop_webhook_processed").fetcho
 print(rows, done, once, "%.3f" % ((last - first) / 1000.0), "%.3f" % (t_drained - t_end))
 PY
 RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$COOPD/status)
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 kill -TERM $COOPD; wait $COOPD || true
 
-python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" <<'PY'
+python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" "$LOAD_START" "$LOAD_END" <<'PY'
 import re, sys
 wrk = open(sys.argv[1]).read()
 rows, done, once, span, tail = open(sys.argv[2]).read().split()
@@ -107,6 +110,7 @@ print("  stored / acknowledged      : %10s / %d (every ack stored: %s)" % (rows,
 print("  processed exactly once     : %10s of %s" % (once, rows))
 print("  processing rate (10 KB push parsed + recorded): %.0f deliveries/s, queue drained %.1f s after the load" % (int(done) / float(span), float(tail)))
 print("  coopd RSS after the run    : %10.1f MB" % (rss / 1024.0))
+print("  machine load average       : %s at start, %s at end (%d cores)" % (sys.argv[7], sys.argv[8], __import__("os").cpu_count()))
 PY
 echo
 cat "$tmp/jobs.txt"

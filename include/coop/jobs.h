@@ -99,6 +99,13 @@ coop_err coop_jobs_register_handler_ex(const char *kind, coop_job_handler_fn fn,
 /* Removes every handler (tests). */
 void coop_jobs_clear_handlers(void);
 
+/*
+ * Runs kind once a day: enqueues (inside conn's transaction) today's run,
+ * unique per day, so a restart does not add a second chain. The kind's
+ * handler calls it again with next_day true to schedule tomorrow's run.
+ */
+coop_err coop_jobs_schedule_daily(struct coop_conn *conn, const char *kind, bool next_day);
+
 /* ---- the queue engine ------------------------------------------------------- */
 
 struct coop_jobs_options {

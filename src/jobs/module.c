@@ -138,6 +138,35 @@ static coop_err jobs_routes(struct coop_app *app)
     return COOP_ERR_OK;
 }
 
+/* ---- retention: finished jobs are kept COOP_JOBS_RETENTION_DAYS ------------------- */
+
+#define PURGE_CHUNK 10000
+
+static long retention_days = 7;
+
+static coop_err purge_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    int64_t cutoff = coop_clock_now_ms() - (int64_t)retention_days * 24 * 3600 * 1000;
+    int64_t deleted = 0;
+    coop_err err = coop_conn_exec(conn,
+                                  "DELETE FROM coop_jobs WHERE id IN (SELECT id FROM coop_jobs"
+                                  " WHERE state = 'done' AND finished_at < ? ORDER BY id LIMIT ?)",
+                                  COOP_PARAMS(COOP_PI(cutoff), COOP_PI(PURGE_CHUNK)), &deleted);
+    if (err)
+        return err;
+    if (deleted == PURGE_CHUNK) {
+        /* More to do: another run right away, in small transactions. */
+        struct coop_job_spec more = {.kind = "jobs.purge", .priority = -10};
+        return coop_jobs_enqueue(conn, &more, NULL, NULL);
+    }
+    return coop_jobs_schedule_daily(conn, "jobs.purge", true);
+}
+
+static coop_err schedule_purge(struct coop_conn *conn, void *ctx)
+{
+    return coop_jobs_schedule_daily(conn, "jobs.purge", false);
+}
+
 static coop_err jobs_start(struct coop_app *app)
 {
     char msg[160];
@@ -147,6 +176,9 @@ static coop_err jobs_start(struct coop_app *app)
     if (!err)
         err = coop_config_get_int(&app->config, "COOP_JOBS_POLL_MS", 250, 1, 60000, &poll, msg,
                                   sizeof msg);
+    if (!err)
+        err = coop_config_get_int(&app->config, "COOP_JOBS_RETENTION_DAYS", 7, 1, 3650,
+                                  &retention_days, msg, sizeof msg);
     if (err) {
         coop_log_error("invalid jobs setting", COOP_F_STR("detail", msg));
         return err;
@@ -154,6 +186,9 @@ static coop_err jobs_start(struct coop_app *app)
     struct coop_jobs_options opt = {
         .workers = app->config.workers, .lease_ms = lease, .poll_ms = (int)poll};
     if ((err = coop_jobs_new(app->store, &opt, &engine)))
+        return err;
+    if ((err = coop_jobs_register_handler("jobs.purge", purge_handler, NULL)) ||
+        (err = coop_jobs_write_tx(app->store, schedule_purge, NULL)))
         return err;
     coop_jobs_refresh_metrics(app->store);
     return coop_jobs_start(engine);

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <time.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -169,6 +170,20 @@ coop_err coop_jobs_enqueue(struct coop_conn *conn, const struct coop_job_spec *s
     if (!err && id)
         *id = new_id;
     return err;
+}
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+coop_err coop_jobs_schedule_daily(struct coop_conn *conn, const char *kind, bool next_day)
+{
+    int64_t day = coop_clock_now_ms() / DAY_MS + (next_day ? 1 : 0);
+    char key[COOP_JOBS_KIND_MAX + 24];
+    snprintf(key, sizeof key, "%s@%lld", kind, (long long)day);
+    struct coop_job_spec spec = {.kind = kind,
+                                 .priority = -10,
+                                 .run_at_ms = next_day ? day * DAY_MS : 0,
+                                 .unique_key = key};
+    return coop_jobs_enqueue(conn, &spec, NULL, NULL);
 }
 
 /* ---- running a batch ----------------------------------------------------------- */

@@ -527,8 +527,55 @@ static coop_err webhook_routes(struct coop_app *app)
     return COOP_ERR_OK;
 }
 
+/* ---- retention: deliveries are kept COOP_WEBHOOK_RETENTION_DAYS ------------------ */
+
+#define PURGE_CHUNK 5000
+
+static long retention_days = 30;
+
+/* Deletes processed deliveries older than the retention, a chunk at a time;
+ * unprocessed ones (a dead job) stay for an operator to look at. */
+static coop_err purge_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    int64_t cutoff = coop_clock_now_ms() - (int64_t)retention_days * 24 * 3600 * 1000;
+    int64_t deleted = 0;
+    coop_err err = coop_conn_exec(conn,
+                                  "DELETE FROM coop_webhook_deliveries WHERE id IN (SELECT d.id"
+                                  " FROM coop_webhook_deliveries d JOIN coop_webhook_processed p"
+                                  " ON p.delivery_id = d.id WHERE d.received_at < ?"
+                                  " ORDER BY d.id LIMIT ?)",
+                                  COOP_PARAMS(COOP_PI(cutoff), COOP_PI(PURGE_CHUNK)), &deleted);
+    if (!err)
+        err = coop_conn_exec(conn,
+                             "DELETE FROM coop_webhook_processed WHERE NOT EXISTS (SELECT 1 FROM"
+                             " coop_webhook_deliveries d WHERE d.id = delivery_id)",
+                             COOP_NOPARAMS, NULL);
+    if (err)
+        return err;
+    if (deleted == PURGE_CHUNK) {
+        struct coop_job_spec more = {.kind = "webhook.purge", .priority = -10};
+        return coop_jobs_enqueue(conn, &more, NULL, NULL);
+    }
+    return coop_jobs_schedule_daily(conn, "webhook.purge", true);
+}
+
+static coop_err schedule_purge(struct coop_conn *conn, void *ctx)
+{
+    return coop_jobs_schedule_daily(conn, "webhook.purge", false);
+}
+
 static coop_err webhook_start(struct coop_app *app)
 {
+    char msg[160];
+    coop_err err = coop_config_get_int(&app->config, "COOP_WEBHOOK_RETENTION_DAYS", 30, 1, 3650,
+                                       &retention_days, msg, sizeof msg);
+    if (err) {
+        coop_log_error("invalid webhook setting", COOP_F_STR("detail", msg));
+        return err;
+    }
+    if ((err = coop_jobs_register_handler("webhook.purge", purge_handler, NULL)) ||
+        (err = coop_jobs_write_tx(app->store, schedule_purge, NULL)))
+        return err;
     return committer_start(app->store);
 }
 

@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from coopd_harness import COOPD, SOURCE_DIR, Coopd, assert_error_shape, run_tests  # noqa: E402
 
 DATA = os.path.join(SOURCE_DIR, "tests", "data", "webhook")
+# The webhook jobs (the daily purges are jobs too, scheduled at start).
+WEBHOOK_JOBS = "kind IN ('webhook.github','webhook.gitlab','webhook.bitbucket','webhook.slack')"
 GH = "gh-secret-for-e2e-tests"
 GL_TOKEN = "gl-token-for-e2e-tests"
 GL_KEY = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -82,7 +84,8 @@ def wait_processed(c, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline:
         with db(c) as conn:
-            left = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')").fetchone()[0]
+            left = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')"
+                                " AND " + WEBHOOK_JOBS).fetchone()[0]
         if left == 0:
             return
         time.sleep(0.1)
@@ -128,7 +131,9 @@ def test_every_source_accepted_once():
             rows = {(s, d): (pc, ev, summ) for s, d, pc, ev, summ in conn.execute(
                 "SELECT d.source, d.delivery, p.process_count, p.events, p.summary FROM coop_webhook_deliveries d"
                 " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id")}
-            jobs = conn.execute("SELECT kind, state FROM coop_jobs").fetchall()
+            jobs = conn.execute("SELECT kind, state FROM coop_jobs WHERE " + WEBHOOK_JOBS).fetchall()
+            purges = conn.execute("SELECT kind, state, run_at > ? FROM coop_jobs WHERE kind LIKE '%.purge'"
+                                  " ORDER BY id", (int(time.time() * 1000),)).fetchall()
             stored_slack = conn.execute("SELECT body FROM coop_webhook_deliveries WHERE source='slack'").fetchone()[0]
         assert rows[("github", "gh-1")] == (1, 1, "push"), rows
         assert rows[("github", "gh-ping")] == (1, 0, ""), rows
@@ -138,12 +143,15 @@ def test_every_source_accepted_once():
         assert rows[("slack", "Ev0PV52K25")] == (1, 1, "slack_user"), rows
         assert len(rows) == 6 and len(jobs) == 6, (rows, jobs)
         assert all(state == "done" for _, state in jobs), jobs
+        # Each purge ran at start and scheduled its next run for tomorrow.
+        for kind in ("jobs.purge", "webhook.purge"):
+            assert [(s, later) for k, s, later in purges if k == kind] == [("done", 0), ("queued", 1)], purges
         # The Slack verification token is a secret: it is not stored.
         assert b"XXYYZZ" not in bytes(stored_slack) and b"spengler" in bytes(stored_slack)
 
         r = c.get("/v1/jobs?state=done")
         assert r.status == 200, r.body
-        listed = r.json()["jobs"]
+        listed = [j for j in r.json()["jobs"] if not j["kind"].endswith(".purge")]
         assert len(listed) == 6 and {j["kind"] for j in listed} == {
             "webhook.github", "webhook.gitlab", "webhook.bitbucket", "webhook.slack"}
         assert all("payload" not in j for j in listed)
@@ -156,7 +164,7 @@ def test_every_source_accepted_once():
         assert 'coop_webhook_deliveries_total{source="github",result="accepted"} 2' in metrics, metrics
         assert 'coop_webhook_deliveries_total{source="github",result="duplicate"} 1' in metrics
         assert 'coop_webhook_deliveries_total{source="slack",result="duplicate"} 1' in metrics
-        assert 'coop_jobs{state="done"} 6' in metrics
+        assert 'coop_jobs{state="done"} 8' in metrics, metrics
         for secret in (GH, GL_TOKEN, BB, SLACK):
             assert secret not in c.log()
 
@@ -203,7 +211,7 @@ def test_refusals():
         assert head.startswith(b"HTTP/1.1 413"), head[:100]
         with db(c) as conn:
             assert conn.execute("SELECT COUNT(*) FROM coop_webhook_deliveries").fetchone()[0] == 0
-            assert conn.execute("SELECT COUNT(*) FROM coop_jobs").fetchone()[0] == 0
+            assert conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE " + WEBHOOK_JOBS).fetchone()[0] == 0
         metrics = c.get("/metrics").body.decode()
         assert 'coop_webhook_deliveries_total{source="github",result="unauthorized"} 4' in metrics, metrics
         assert 'coop_webhook_deliveries_total{source="slack",result="not_configured"} 1' in metrics
@@ -251,8 +259,8 @@ def test_sigkill_while_deliveries_arrive():
         with db(c2) as conn:
             rows = dict(conn.execute("SELECT d.delivery, p.process_count FROM coop_webhook_deliveries d"
                                      " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id"))
-            njobs = conn.execute("SELECT COUNT(*) FROM coop_jobs").fetchone()[0]
-            ndone = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state='done'").fetchone()[0]
+            njobs = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE " + WEBHOOK_JOBS).fetchone()[0]
+            ndone = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state='done' AND " + WEBHOOK_JOBS).fetchone()[0]
         missing = [d for d in acked if d not in rows]
         assert not missing, "acknowledged but lost: %s" % missing[:5]
         assert all(pc == 1 for pc in rows.values()), [d for d, pc in rows.items() if pc != 1][:5]
@@ -263,7 +271,7 @@ def test_sigkill_while_deliveries_arrive():
             r = c2.post("/webhooks/github", body, headers=github_headers(body, d))
             assert r.status == 200 and r.json()["duplicate"] is True, (d, r.body)
         with db(c2) as conn:
-            assert conn.execute("SELECT COUNT(*) FROM coop_jobs").fetchone()[0] == njobs
+            assert conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE " + WEBHOOK_JOBS).fetchone()[0] == njobs
     print("  acknowledged before the kill: %d, stored: %d" % (len(acked), len(rows)))
 
 

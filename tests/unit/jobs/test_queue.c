@@ -242,6 +242,27 @@ static void test_outside_lease(void **state)
     assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'done' AND attempts = 2"), 1);
 }
 
+static coop_err daily_tx(struct coop_conn *conn, void *ctx)
+{
+    bool *next = ctx;
+    return coop_jobs_schedule_daily(conn, "t.daily", *next);
+}
+
+static void test_schedule_daily(void **state)
+{
+    bool next = false;
+    assert_int_equal(coop_store_tx(store, true, daily_tx, &next), COOP_ERR_OK);
+    assert_int_equal(coop_store_tx(store, true, daily_tx, &next), COOP_ERR_OK);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE kind = 't.daily'"), 1);
+    next = true;
+    assert_int_equal(coop_store_tx(store, true, daily_tx, &next), COOP_ERR_OK);
+    int64_t day = 24LL * 3600 * 1000;
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM coop_jobs WHERE kind = 't.daily' AND run_at = %lld",
+             (long long)((fake_now / day + 1) * day));
+    assert_int_equal(count_sql(sql), 1);
+}
+
 static void test_invalid_specs(void **state)
 {
     struct coop_conn *c;
@@ -269,6 +290,7 @@ int main(void)
         cmocka_unit_test_setup(test_no_handler_fails, each),
         cmocka_unit_test_setup(test_outside_lease, each),
         cmocka_unit_test_setup(test_invalid_specs, each),
+        cmocka_unit_test_setup(test_schedule_daily, each),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
