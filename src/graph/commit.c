@@ -17,8 +17,17 @@ static coop_err path_file(struct coop_conn *c, int64_t repo, const char *path, i
     return err == COOP_ERR_NOT_FOUND ? COOP_ERR_OK : err;
 }
 
+/* Points path at file. An identity that lived at the path before (a rename
+ * or an add over it) no longer lives anywhere: it counts as deleted. */
 static coop_err map_path(struct coop_conn *c, int64_t repo, const char *path, int64_t file)
 {
+    int64_t before = 0;
+    coop_err err = path_file(c, repo, path, &before);
+    if (!err && before && before != file)
+        err = coop_conn_exec(c, "UPDATE graph_files SET deleted = 1 WHERE id = ?",
+                             COOP_PARAMS(COOP_PI(before)), NULL);
+    if (err)
+        return err;
     return coop_conn_exec(c,
                           "INSERT INTO graph_paths (repo, path, file) VALUES (?, ?, ?)"
                           " ON CONFLICT (repo, path) DO UPDATE SET file = excluded.file",

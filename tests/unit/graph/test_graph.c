@@ -305,6 +305,22 @@ static void test_rename_history_paging(void **state)
     assert_int_equal(coop_graph_history(store, &q, &o, &what), COOP_ERR_INVALID);
 }
 
+/* A rename onto a path another file lived at: that file lives nowhere now,
+ * so the repository has one living file, whose history is a's. */
+static void test_rename_over_a_file(void **state)
+{
+    const char *r = "test/over";
+    commit(r, "o1", "alice", T0 + 1, "A:a.c A:b.c");
+    commit(r, "o2", "bob", T0 + 2, "R:a.c>b.c");
+    struct json_object *o = ask(coop_graph_truck_factor_query, r, NULL, 0);
+    assert_int_equal(geti(o, "files"), 1);
+    json_object_put(o);
+    o = ask(coop_graph_history, r, "b.c", 0);
+    assert_int_equal(glen(o, "commits"), 2);
+    assert_string_equal(gets_(o, "commits.1.path"), "a.c");
+    json_object_put(o);
+}
+
 static void test_idempotent(void **state)
 {
     const char *r = "test/rename";
@@ -317,7 +333,7 @@ static void test_idempotent(void **state)
     json_object_put(after);
     struct json_object *repos;
     assert_int_equal(coop_graph_repos(store, &repos), COOP_ERR_OK);
-    assert_int_equal(glen(repos, "repos"), 3);
+    assert_int_equal(glen(repos, "repos"), 4);
     assert_string_equal(gets_(repos, "repos.1.id"), "test/doa");
     assert_int_equal(geti(repos, "repos.1.commits"), 9);
     json_object_put(repos);
@@ -354,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_truck_factor),
         cmocka_unit_test(test_coupling),
         cmocka_unit_test(test_rename_history_paging),
+        cmocka_unit_test(test_rename_over_a_file),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_identities_merge),
     };
