@@ -25,6 +25,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define STMT_CACHE 128
 #define OID_BYTEA 17
@@ -259,14 +260,35 @@ static coop_err revive(struct pg_conn *c)
  * comments replaced by $1, $2, ...; *count gets how many there were.
  * NULL when out of memory.
  */
-static char *number_placeholders(const char *sql, size_t *count)
+/* True when the text after a placeholder is IS [NOT] NULL: the one place
+ * where PostgreSQL cannot infer a NULL parameter's type from context. */
+static bool tested_for_null(const char *after)
+{
+    after += strspn(after, " \t\r\n");
+    if (strncasecmp(after, "IS", 2) != 0)
+        return false;
+    after += 2;
+    after += strspn(after, " \t\r\n");
+    if (strncasecmp(after, "NOT", 3) == 0) {
+        after += 3;
+        after += strspn(after, " \t\r\n");
+    }
+    return strncasecmp(after, "NULL", 4) == 0;
+}
+
+static char *number_placeholders(const char *sql, size_t *count, bool **null_tested)
 {
     size_t len = strlen(sql), n = 0;
     for (size_t i = 0; i < len; i++)
         n += sql[i] == '?';
     char *out = malloc(len + n * 6 + 1);
-    if (!out)
+    *null_tested = calloc(n ? n : 1, sizeof **null_tested);
+    if (!out || !*null_tested) {
+        free(out);
+        free(*null_tested);
+        *null_tested = NULL;
         return NULL;
+    }
     size_t o = 0;
     n = 0;
     for (size_t i = 0; i < len; i++) {
@@ -291,6 +313,7 @@ static char *number_placeholders(const char *sql, size_t *count)
             o += end - i;
             i = end - 1;
         } else if (ch == '?') {
+            (*null_tested)[n] = tested_for_null(sql + i + 1);
             o += (size_t)snprintf(out + o, 8, "$%zu", ++n);
         } else {
             out[o++] = ch;
@@ -380,24 +403,22 @@ static coop_err prepare(struct pg_conn *c, const char *sql, const struct coop_pa
         }
     }
     size_t count;
-    char *text = number_placeholders(sql, &count);
+    bool *null_tested;
+    char *text = number_placeholders(sql, &count, &null_tested);
     if (!text) {
         free(key);
         return COOP_ERR_NOMEM;
     }
-    if (count != n) {
-        free(text);
-        free(key);
-        return COOP_ERR_INVALID;
-    }
-    Oid *types = calloc(n ? n : 1, sizeof *types);
+    Oid *types = count == n ? calloc(n ? n : 1, sizeof *types) : NULL;
     if (!types) {
+        free(null_tested);
         free(text);
         free(key);
-        return COOP_ERR_NOMEM;
+        return count == n ? COOP_ERR_NOMEM : COOP_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++)
-        types[i] = type_oid(p[i].type);
+        types[i] = p[i].type == COOP_P_NULL && null_tested[i] ? OID_TEXT : type_oid(p[i].type);
+    free(null_tested);
     bool cached = c->ncached < STMT_CACHE;
     if (cached)
         snprintf(name, 16, "coop_%u", c->next_name++);

@@ -42,6 +42,59 @@ class Response:
         return None
 
 
+# ---- PostgreSQL ---------------------------------------------------------
+# With COOP_E2E_STORE=postgres, every coopd gets its store on the test
+# PostgreSQL server (COOP_TEST_PG_URL, or the ctest fixture's URL file), in
+# a schema of its own named after its data directory, so a restart on the
+# same data directory finds the same data.
+
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def pg_base_url():
+    url = os.environ.get("COOP_TEST_PG_URL", "")
+    path = os.environ.get("COOP_TEST_PG_URL_FILE", "")
+    if not url and path and os.path.exists(path):
+        with open(path) as f:
+            url = f.read().strip()
+    return url
+
+
+def pg_sql(url, sql):
+    subprocess.run([PSQL if os.path.exists(PSQL) else "psql", "-q", "-v", "ON_ERROR_STOP=1",
+                    "-d", url, "-c", "SET client_min_messages = warning; " + sql],
+                   check=True, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+def pg_schema_url(name, create=True):
+    """A store URL on the test server selecting schema `name` (created)."""
+    base = pg_base_url()
+    if not base:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("no PostgreSQL server for the tests on CI")
+        print("skipped: no PostgreSQL server (COOP_TEST_PG_URL)", flush=True)
+        sys.exit(77)  # ctest's SKIP_RETURN_CODE
+    if create:
+        pg_sql(base, "CREATE SCHEMA IF NOT EXISTS %s" % name)
+    sep = "&" if "?" in base else "?"
+    return "%s%soptions=-c%%20search_path%%3D%s" % (base, sep, name)
+
+
+def pg_drop_schema(name):
+    base = pg_base_url()
+    if base:
+        pg_sql(base, "DROP SCHEMA IF EXISTS %s CASCADE" % name)
+
+
+def e2e_on_postgres():
+    return os.environ.get("COOP_E2E_STORE") == "postgres"
+
+
+def schema_for(data_dir):
+    import hashlib
+    return "coop_e2e_" + hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:16]
+
+
 class Coopd:
     """One coopd serve process. Use as a context manager."""
 
@@ -62,6 +115,10 @@ class Coopd:
             "COOP_WORKERS": "2",
             "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
         })
+        self.schema = None
+        if e2e_on_postgres() and not (env or {}).get("COOP_STORE"):
+            self.schema = schema_for(self.data_dir)
+            self.env["COOP_STORE"] = pg_schema_url(self.schema)
         self.env.update(env or {})
         self.args = args or []
         self.log_path = os.path.join(self.data_dir, "coopd-%d.log" % self.port)
@@ -118,6 +175,8 @@ class Coopd:
         if self.own_dir and exc[0] is None:
             self._log_cache = self.log()
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            if self.schema:
+                pg_drop_schema(self.schema)
         return False
 
     # -- logs ----------------------------------------------------------

@@ -266,6 +266,17 @@ static void test_nulls(void **state)
         coop_conn_query_int(c, "SELECT COUNT(*) FROM conf_t WHERE s IS NULL", COOP_NOPARAMS, &n),
         COOP_ERR_OK);
     assert_int_equal(n, 1);
+    /* An optional filter: a parameter tested for NULL, NULL or not. */
+    const char *filter = "SELECT COUNT(*) FROM conf_t WHERE (? IS NULL OR s = ?)"
+                         " AND (? IS NOT NULL OR i IS NOT NULL)";
+    assert_int_equal(
+        coop_conn_query_int(c, filter, COOP_PARAMS(COOP_PT(NULL), COOP_PT(NULL), COOP_PNULL), &n),
+        COOP_ERR_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(coop_conn_query_int(
+                         c, filter, COOP_PARAMS(COOP_PT("five"), COOP_PT("five"), COOP_PI(1)), &n),
+                     COOP_ERR_OK);
+    assert_int_equal(n, 1);
     coop_store_release(b->store, c);
 }
 
