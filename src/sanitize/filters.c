@@ -285,13 +285,28 @@ static bool check_generic(const struct sanitize_rule *r, const char *v, size_t n
 /* A quoted password may be one word and a digit (hunter2); several words
  * (myPasswordValue) or a bare one (password: hunter2 in code is likelier
  * an identifier) are not taken. */
+static bool mixed_case(const char *v, size_t n)
+{
+    bool up = false, low = false;
+    for (size_t i = 0; i < n; i++) {
+        up = up || is_upper((unsigned char)v[i]);
+        low = low || (v[i] >= 'a' && v[i] <= 'z');
+    }
+    return up && low;
+}
+
 static bool check_password(const struct sanitize_rule *r, const char *v, size_t n, bool quoted)
 {
     unsigned words;
-    if (n < r->min_len || all_letters(v, n) || hex_literal(v, n) || names_password(v, n) ||
-        path_or_url(v, n) || is_placeholder(v, n))
+    if (n < r->min_len || hex_literal(v, n) || names_password(v, n) || path_or_url(v, n) ||
+        is_placeholder(v, n))
         return false;
-    if (wordy_count(v, n, &words) && (!quoted || words >= 2))
+    bool wordish = wordy_count(v, n, &words);
+    /* Letters only: a quoted random mix of cases (SSaRPAXGYsihCq), never
+     * a word or an identifier (required, passwordInput.value). */
+    if (all_letters(v, n))
+        return quoted && !wordish && mixed_case(v, n) && coop_sanitize_entropy(v, n) >= 3.0;
+    if (wordish && (!quoted || words >= 2))
         return false;
     return coop_sanitize_entropy(v, n) >= r->min_entropy;
 }
