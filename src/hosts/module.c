@@ -3,9 +3,19 @@
  * POST /v1/admin/hosts/sync, which enqueues one job:
  *   {"kind":"codeowners"|"backfill"|"gap"|"pull"|"slack_user",
  *    "repo":"github.com/o/r", "number":12, "after":"<sha>", "user":"U123"}
- * and answers 202 {"job":id}. The graph's event consumer enqueues the
- * same jobs through coop_hosts_enqueue().
+ * and answers 202 {"job":id}.
+ *
+ * It also wraps the graph's event consumer: after the graph applied an
+ * event, the follow-ups are enqueued in the same transaction (so exactly
+ * once per delivery) for hosts whose token is configured (or all, with
+ * COOP_HOSTS_SYNC=1): a repository's first push queues its backfill and
+ * CODEOWNERS, a push that leaves a gap queues hosts.gap, a push touching
+ * a CODEOWNERS location queues hosts.codeowners, a pull request event
+ * queues hosts.pull, a Slack user without an email queues
+ * hosts.slack_user.
  */
+#include "coop/event.h"
+#include "coop/graph.h"
 #include "coop/hosts.h"
 #include "coop/http.h"
 #include "coop/jobs.h"
@@ -86,6 +96,116 @@ static void sync_route(struct coop_http_request *req, struct coop_http_response 
     struct json_object *out = json_object_new_object();
     json_object_object_add(out, "job", json_object_new_int64(r.id));
     coop_http_json(res, 202, out);
+    json_object_put(out);
+}
+
+/* ---- follow-ups of webhook events --------------------------------------------- */
+
+static const struct coop_config *follow_cfg;
+
+static bool sync_enabled(const struct coop_host_ops *ops)
+{
+    const char *all = coop_config_get(follow_cfg, "COOP_HOSTS_SYNC");
+    if (all)
+        return !strcmp(all, "1");
+    return coop_config_get(follow_cfg, ops->token_var) != NULL ||
+           (ops->kind == COOP_HOST_BITBUCKET_DC &&
+            coop_config_get(follow_cfg, "COOP_BITBUCKET_TOKEN") != NULL);
+}
+
+static coop_err exists_row(void *ctx, const struct coop_row *row)
+{
+    *(bool *)ctx = true;
+    return COOP_ERR_OK;
+}
+
+static bool row_exists(struct coop_conn *c, const char *sql, const char *a, const char *b)
+{
+    bool found = false;
+    coop_conn_query(c, sql, COOP_PARAMS(COOP_PT(a), COOP_PT(b)), exists_row, &found);
+    return found;
+}
+
+static bool is_codeowners(const struct coop_host_ops *ops, char *const *paths, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; ops->codeowners_paths[k]; k++)
+            if (paths[i] && !strcmp(paths[i], ops->codeowners_paths[k]))
+                return true;
+    return false;
+}
+
+static coop_err follow_push(struct coop_conn *c, const struct coop_event *ev,
+                            const struct coop_host_ops *ops)
+{
+    const struct coop_event_push *p = &ev->u.push;
+    coop_err err = COOP_ERR_OK;
+    bool codeowners = false, files_unknown = false;
+    if (!row_exists(c, "SELECT 1 FROM hosts_sync WHERE repo = ? AND kind = ?", ev->repo,
+                    "backfill")) {
+        /* Unique while queued, so every push until it runs adds nothing. */
+        err = coop_hosts_enqueue(c, COOP_HOSTS_JOB_BACKFILL, ev->repo, 0, NULL);
+        codeowners = true;
+    }
+    for (size_t i = 0; i < p->n_commits && !codeowners; i++) {
+        const struct coop_event_commit *cm = &p->commits[i];
+        files_unknown |= !cm->files_known;
+        codeowners = is_codeowners(ops, cm->added, cm->n_added) ||
+                     is_codeowners(ops, cm->modified, cm->n_modified) ||
+                     is_codeowners(ops, cm->removed, cm->n_removed);
+    }
+    /* Without file lists a change to CODEOWNERS cannot be seen: ask (an
+     * unchanged file costs a 304). */
+    if (!err && (codeowners || files_unknown))
+        err = coop_hosts_enqueue(c, COOP_HOSTS_JOB_CODEOWNERS, ev->repo, 0, NULL);
+    if (!err && p->after &&
+        row_exists(c,
+                   "SELECT 1 FROM graph_gaps g JOIN graph_repos r ON r.id = g.repo"
+                   " WHERE r.name = ? AND g.after_sha = ? AND g.filled = 0",
+                   ev->repo, p->after)) {
+        char payload[600];
+        if ((size_t)snprintf(payload, sizeof payload, "%s@%s", ev->repo, p->after) < sizeof payload)
+            err = coop_hosts_enqueue(c, COOP_HOSTS_JOB_GAP, payload, 0, NULL);
+    }
+    return err;
+}
+
+static coop_err follow(struct coop_conn *c, const struct coop_event *ev)
+{
+    if (ev->kind == COOP_EVENT_SLACK_USER) {
+        const struct coop_event_slack_user *u = &ev->u.slack_user;
+        if (u->email || u->deleted || u->is_bot || !u->user_id ||
+            !coop_config_get(follow_cfg, coop_host_slack.token_var))
+            return COOP_ERR_OK;
+        return coop_hosts_enqueue(c, COOP_HOSTS_JOB_SLACK_USER, u->user_id, 0, NULL);
+    }
+    const struct coop_host_ops *ops;
+    const char *project;
+    if (!ev->repo || coop_hosts_for_repo(follow_cfg, ev->repo, &ops, &project) || !sync_enabled(ops))
+        return COOP_ERR_OK;
+    switch (ev->kind) {
+    case COOP_EVENT_PUSH:
+        return follow_push(c, ev, ops);
+    case COOP_EVENT_PULL: {
+        char payload[600];
+        if (ev->u.pull.number < 1 ||
+            (size_t)snprintf(payload, sizeof payload, "%s#%lld", ev->repo,
+                             (long long)ev->u.pull.number) >= sizeof payload)
+            return COOP_ERR_OK;
+        return coop_hosts_enqueue(c, COOP_HOSTS_JOB_PULL, payload, 0, NULL);
+    }
+    case COOP_EVENT_REVIEW:
+    case COOP_EVENT_REPO_RENAMED:
+    case COOP_EVENT_SLACK_USER:
+        return COOP_ERR_OK;
+    }
+    return COOP_ERR_OK;
+}
+
+static coop_err consume(struct coop_conn *c, const struct coop_event *ev, void *ctx)
+{
+    coop_err err = coop_graph_apply_event(c, ev, ctx);
+    return err ? err : follow(c, ev);
 }
 
 static coop_err register_routes(struct coop_app *app)
@@ -93,6 +213,9 @@ static coop_err register_routes(struct coop_app *app)
     coop_err err = coop_hosts_register_jobs(&app->config, app->store);
     if (err)
         return err;
+    follow_cfg = &app->config;
+    /* The graph set itself as the consumer just before (module order). */
+    coop_event_set_consumer(consume, NULL);
     struct coop_http_route route = {.method = "POST",
                                     .pattern = "/v1/admin/hosts/sync",
                                     .scope = COOP_SCOPE_ADMIN,
@@ -102,7 +225,13 @@ static coop_err register_routes(struct coop_app *app)
     return coop_http_add_route(app->http, &route);
 }
 
+static void stop(struct coop_app *app)
+{
+    coop_event_set_consumer(coop_graph_apply_event, NULL);
+}
+
 const struct coop_app_module coop_hosts_module = {
     .name = "hosts",
     .register_routes = register_routes,
+    .stop = stop,
 };

@@ -22,6 +22,8 @@
 #include "coop/jobs.h"
 #include "hosts_int.h"
 
+#include <json-c/json.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,8 +317,11 @@ static coop_err fetch_changes(struct coop_hosts_client *c, const char *project,
 struct walk {
     const char *repo;
     const char *kind;     /* hosts_sync row: "backfill" or "gap:<after>" */
-    const char *stop_sha; /* gaps: the push's before; NULL for backfill */
+    bool gap;
+    const char *stop_sha; /* gaps: the push's before, when there was one */
+    bool seen_unknown;
     int max_pages;
+    int64_t staged; /* rows staged so far: the next row's seq */
     char first[COOP_HOSTS_URL_MAX];
     char cursor[COOP_HOSTS_URL_MAX]; /* the next page to read; "" when finished */
     int64_t applied;
@@ -332,41 +337,92 @@ struct walk_tx {
     bool finished;
 };
 
-static coop_err walk_apply(struct coop_conn *conn, void *ctx)
+/* One commit as a staged row: what coop_graph_commit holds, in JSON. */
+static coop_err commit_to_json(const struct coop_graph_commit *cm, struct coop_buf *b)
+{
+    coop_buf_reset(b);
+    const char *strs[] = {cm->sha, cm->author_name, cm->author_email, cm->author_login,
+                          cm->message};
+    coop_err err = coop_buf_puts(b, "{\"c\":[");
+    for (size_t i = 0; !err && i < 5; i++) {
+        if (i)
+            err = coop_buf_puts(b, ",");
+        if (!err)
+            err = strs[i] ? coop_buf_json_str(b, strs[i], strlen(strs[i])) : coop_buf_puts(b, "null");
+    }
+    if (!err)
+        err = coop_buf_printf(b, "],\"t\":%lld,\"f\":[", (long long)cm->time_ms);
+    for (size_t i = 0; !err && i < cm->n_changes; i++) {
+        const struct coop_graph_change *ch = &cm->changes[i];
+        char st[2] = {ch->status, 0};
+        err = coop_buf_puts(b, i ? ",[" : "[");
+        if (!err)
+            err = coop_buf_json_str(b, st, 1);
+        if (!err)
+            err = coop_buf_puts(b, ",");
+        if (!err)
+            err = coop_buf_json_str(b, ch->path, strlen(ch->path));
+        if (!err && ch->old_path) {
+            err = coop_buf_puts(b, ",");
+            if (!err)
+                err = coop_buf_json_str(b, ch->old_path, strlen(ch->old_path));
+        }
+        if (!err)
+            err = coop_buf_puts(b, "]");
+    }
+    return err ? err : coop_buf_puts(b, "]}");
+}
+
+static coop_err stage_page(struct coop_conn *conn, void *ctx)
 {
     struct walk_tx *t = ctx;
-    int64_t id;
-    coop_err err = coop_graph_repo_ensure(conn, t->w->repo, &id);
-    int64_t applied = 0;
+    struct coop_buf b;
+    coop_buf_init(&b, 4u * 1024u * 1024u);
+    coop_err err = COOP_ERR_OK;
+    int64_t staged = 0;
     for (size_t i = 0; !err && i < t->n; i++) {
         if (t->skip[i])
             continue;
-        bool a = false;
-        struct coop_graph_commit cm = t->l->items[i];
-        if (!cm.time_ms)
-            cm.time_ms = 1; /* a host that gave no date still orders the commit */
-        err = coop_graph_commit_apply(conn, id, &cm, &a);
-        applied += a;
+        int64_t changes = 0;
+        err = commit_to_json(&t->l->items[i], &b);
+        if (!err)
+            err = coop_conn_exec(conn,
+                                 "INSERT INTO hosts_staged (repo, kind, seq, sha, commit_json)"
+                                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                 COOP_PARAMS(COOP_PT(t->w->repo), COOP_PT(t->w->kind),
+                                             COOP_PI(t->w->staged + staged),
+                                             COOP_PT(t->l->items[i].sha), COOP_PTN(b.data, b.len)),
+                                 &changes);
+        staged += changes;
     }
+    coop_buf_dispose(&b);
     if (!err)
         err = coop_conn_exec(conn,
-                             "INSERT INTO hosts_sync (repo, kind, first_url, cursor, done, commits,"
-                             " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo, kind)"
+                             "INSERT INTO hosts_sync (repo, kind, first_url, cursor, done, staged,"
+                             " updated_at) VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT (repo, kind)"
                              " DO UPDATE SET first_url = excluded.first_url,"
-                             " cursor = excluded.cursor, done = excluded.done,"
-                             " commits = hosts_sync.commits + excluded.commits,"
+                             " cursor = excluded.cursor, staged = hosts_sync.staged + ?,"
                              " updated_at = excluded.updated_at",
                              COOP_PARAMS(COOP_PT(t->w->repo), COOP_PT(t->w->kind),
-                                         COOP_PT(t->w->first), COOP_PT(t->cursor),
-                                         COOP_PI(t->finished), COOP_PI(applied),
-                                         COOP_PI(coop_clock_now_ms())),
+                                         COOP_PT(t->w->first), COOP_PT(t->cursor), COOP_PI(staged),
+                                         COOP_PI(coop_clock_now_ms()), COOP_PI(staged)),
                              NULL);
     if (!err)
-        t->w->applied += applied;
+        t->w->staged += staged;
     return err;
 }
 
-/* One page: list, fetch the unknown commits' changes, apply. */
+/* True when repo's commit sha is in the graph or already staged by this walk. */
+static bool commit_seen(struct coop_store *store, const struct walk *w, const char *sha)
+{
+    bool staged = false;
+    coop_store_query(store, "SELECT 1 FROM hosts_staged WHERE repo = ? AND kind = ? AND sha = ?",
+                     COOP_PARAMS(COOP_PT(w->repo), COOP_PT(w->kind), COOP_PT(sha)), known_row,
+                     &staged);
+    return staged || commit_known(store, w->repo, sha);
+}
+
+/* One page: list, fetch the unknown commits' changes, stage them. */
 static coop_err walk_page(struct coop_hosts_client *c, const char *project, struct walk *w,
                           struct coop_store *store)
 {
@@ -398,14 +454,18 @@ static coop_err walk_page(struct coop_hosts_client *c, const char *project, stru
             stop = true;
             break;
         }
-        if (commit_known(store, w->repo, sha)) {
+        if (commit_seen(store, w, sha)) {
             skip[n] = true;
-            if (w->stop_sha) { /* a gap ends where known history starts */
+            /* A gap without a usable `before` ends where known history
+             * resumes below the missing commits (the push's own newest
+             * commits, known already, come first). */
+            if (w->gap && !w->stop_sha && w->seen_unknown) {
                 stop = true;
                 break;
             }
             continue;
         }
+        w->seen_unknown = true;
         err = fetch_changes(c, project, &l, n);
         if (err)
             break;
@@ -416,7 +476,7 @@ static coop_err walk_page(struct coop_hosts_client *c, const char *project, stru
     struct walk_tx t = {.w = w, .l = &l, .n = n, .skip = skip,
                         .cursor = whole ? (stop ? "" : next) : w->cursor,
                         .finished = whole && (stop || !next[0])};
-    coop_err aerr = coop_store_tx(store, true, walk_apply, &t);
+    coop_err aerr = coop_store_tx(store, true, stage_page, &t);
     if (!err)
         err = aerr;
     if (!err) {
@@ -430,6 +490,7 @@ static coop_err walk_page(struct coop_hosts_client *c, const char *project, stru
 
 struct sync_state {
     char first[COOP_HOSTS_URL_MAX], cursor[COOP_HOSTS_URL_MAX];
+    int64_t staged;
     bool found, done;
 };
 
@@ -440,6 +501,7 @@ static coop_err state_row(void *ctx, const struct coop_row *row)
     coop_strlcpy(s->first, f ? f : "", sizeof s->first);
     coop_strlcpy(s->cursor, cur ? cur : "", sizeof s->cursor);
     s->done = coop_row_int(row, 2) != 0;
+    s->staged = coop_row_int(row, 3);
     s->found = true;
     return COOP_ERR_OK;
 }
@@ -449,12 +511,152 @@ static coop_err load_state(struct coop_store *store, const char *repo, const cha
 {
     memset(s, 0, sizeof *s);
     return coop_store_query(store,
-                            "SELECT first_url, cursor, done FROM hosts_sync"
+                            "SELECT first_url, cursor, done, staged FROM hosts_sync"
                             " WHERE repo = ? AND kind = ?",
                             COOP_PARAMS(COOP_PT(repo), COOP_PT(kind)), state_row, s);
 }
 
-/* Runs pages of w until finished, the page budget or an error. */
+/* Resumes w from a stored state: *walking true when pages remain, false
+ * when only staged commits are left to apply. */
+static void resume(struct walk *w, const struct sync_state *st)
+{
+    coop_strlcpy(w->first, st->first, sizeof w->first);
+    coop_strlcpy(w->cursor, st->cursor, sizeof w->cursor);
+    w->staged = st->staged;
+    w->finished = !st->cursor[0];
+}
+
+/* ---- applying staged commits, oldest first ---- */
+
+#define APPLY_BATCH 200
+#define APPLY_PER_RUN 5000
+
+struct staged_batch {
+    struct coop_hosts_commits l;
+    int64_t min_seq;
+    int n;
+};
+
+static coop_err staged_row(void *ctx, const struct coop_row *row)
+{
+    struct staged_batch *b = ctx;
+    size_t len = 0;
+    const char *text = coop_row_text(row, 1, &len);
+    struct json_object *o = NULL;
+    b->min_seq = coop_row_int(row, 0);
+    b->n++;
+    if (!text || coop_json_parse(text, len, 8, false, &o))
+        return COOP_ERR_OK; /* not ours to fail on: skipped */
+    struct json_object *cv = coop_json_arr(o, "c"), *fv = coop_json_arr(o, "f");
+    struct coop_graph_commit *g = cv && json_object_array_length(cv) == 5 ? hosts_commit_add(&b->l)
+                                                                          : NULL;
+    if (g) {
+        const char **dst[] = {&g->sha, &g->author_name, &g->author_email, &g->author_login,
+                              &g->message};
+        for (size_t i = 0; i < 5; i++) {
+            struct json_object *x = json_object_array_get_idx(cv, i);
+            *dst[i] = json_object_is_type(x, json_type_string)
+                          ? hosts_strdup(&b->l.arena_, json_object_get_string(x))
+                          : NULL;
+        }
+        int64_t t = 0;
+        coop_json_int(o, "t", &t);
+        g->time_ms = t;
+        size_t idx = b->l.n - 1;
+        for (size_t i = 0; fv && i < json_object_array_length(fv); i++) {
+            struct json_object *f = json_object_array_get_idx(fv, i);
+            const char *st = json_object_get_string(json_object_array_get_idx(f, 0));
+            const char *path = json_object_get_string(json_object_array_get_idx(f, 1));
+            struct json_object *old = json_object_array_get_idx(f, 2);
+            if (st && path)
+                hosts_change_add(&b->l, idx, st[0], path, old ? json_object_get_string(old) : NULL);
+        }
+        if (!g->sha)
+            b->l.n--;
+    }
+    json_object_put(o);
+    return COOP_ERR_OK;
+}
+
+struct apply_tx {
+    struct walk *w;
+    struct staged_batch *b;
+    int64_t applied;
+};
+
+static coop_err apply_batch(struct coop_conn *conn, void *ctx)
+{
+    struct apply_tx *t = ctx;
+    int64_t id;
+    coop_err err = coop_graph_repo_ensure(conn, t->w->repo, &id);
+    t->applied = 0;
+    for (size_t i = 0; !err && i < t->b->l.n; i++) {
+        bool a = false;
+        struct coop_graph_commit cm = t->b->l.items[i];
+        if (!cm.time_ms)
+            cm.time_ms = 1; /* a host that gave no date still orders the commit */
+        err = coop_graph_commit_apply(conn, id, &cm, &a);
+        t->applied += a;
+    }
+    if (!err)
+        err = coop_conn_exec(conn, "DELETE FROM hosts_staged WHERE repo = ? AND kind = ? AND seq >= ?",
+                             COOP_PARAMS(COOP_PT(t->w->repo), COOP_PT(t->w->kind),
+                                         COOP_PI(t->b->min_seq)),
+                             NULL);
+    if (!err)
+        err = coop_conn_exec(conn,
+                             "UPDATE hosts_sync SET commits = commits + ?, updated_at = ?"
+                             " WHERE repo = ? AND kind = ?",
+                             COOP_PARAMS(COOP_PI(t->applied), COOP_PI(coop_clock_now_ms()),
+                                         COOP_PT(t->w->repo), COOP_PT(t->w->kind)),
+                             NULL);
+    return err;
+}
+
+/*
+ * Applies staged commits oldest first (the walk staged them newest first,
+ * with rising seq), as the graph's incremental state needs: a file's
+ * creator, renames and history order follow application order.
+ * *more is true when the run's budget ended before the staging did.
+ */
+static coop_err apply_staged(struct coop_store *store, struct walk *w, bool *more)
+{
+    coop_err err = COOP_ERR_OK;
+    *more = false;
+    for (int done = 0; !err; done += APPLY_BATCH) {
+        if (done >= APPLY_PER_RUN) {
+            *more = true;
+            break;
+        }
+        struct staged_batch b = {0};
+        coop_hosts_commits_init(&b.l);
+        err = coop_store_query(store,
+                               "SELECT seq, commit_json FROM hosts_staged WHERE repo = ? AND kind = ?"
+                               " ORDER BY seq DESC LIMIT ?",
+                               COOP_PARAMS(COOP_PT(w->repo), COOP_PT(w->kind),
+                                           COOP_PI(APPLY_BATCH)),
+                               staged_row, &b);
+        if (!err && b.n > 0) {
+            struct apply_tx t = {.w = w, .b = &b};
+            err = coop_store_tx(store, true, apply_batch, &t);
+            w->applied += t.applied;
+        }
+        coop_hosts_commits_dispose(&b.l);
+        if (b.n < APPLY_BATCH)
+            break;
+    }
+    return err;
+}
+
+static coop_err mark_done(struct coop_conn *conn, void *ctx)
+{
+    const struct walk *w = ctx;
+    return coop_conn_exec(conn, "UPDATE hosts_sync SET done = 1 WHERE repo = ? AND kind = ?",
+                          COOP_PARAMS(COOP_PT(w->repo), COOP_PT(w->kind)), NULL);
+}
+
+/* Runs pages of w until finished, the page budget or an error; once the
+ * walk is finished, applies what it staged. */
 static coop_err walk_run(struct coop_job *job, struct coop_hosts_client *c, const char *project,
                          struct walk *w)
 {
@@ -470,6 +672,16 @@ static coop_err walk_run(struct coop_job *job, struct coop_hosts_client *c, cons
     }
     if (!w->finished)
         return reschedule(job, coop_clock_now_ms(), false);
+    bool more = false;
+    err = apply_staged(job->store, w, &more);
+    if (err) {
+        snprintf(job->error, sizeof job->error, "applying commits: %s", coop_strerror(err));
+        return err;
+    }
+    if (more)
+        return reschedule(job, coop_clock_now_ms(), false);
+    if ((err = coop_store_tx(job->store, true, mark_done, w)))
+        return err;
     coop_log_info("hosts: commits synced", COOP_F_STR("host", ops->name),
                   COOP_F_STR("repo", w->repo), COOP_F_STR("kind", w->kind),
                   COOP_F_INT("applied", w->applied));
@@ -500,9 +712,8 @@ static coop_err job_backfill(struct coop_job *job, struct coop_conn *conn, void 
         goto out;
     if (st->found && st->done)
         goto out; /* already complete */
-    if (st->found && st->cursor[0]) {
-        coop_strlcpy(w->first, st->first, sizeof w->first);
-        coop_strlcpy(w->cursor, st->cursor, sizeof w->cursor);
+    if (st->found && st->first[0]) {
+        resume(w, st);
     } else {
         char branch[256] = "";
         err = default_branch(c, project, branch, sizeof branch);
@@ -601,17 +812,14 @@ static coop_err job_gap(struct coop_job *job, struct coop_conn *conn, void *ctx)
     w->kind = kind;
     w->max_pages = MAX_GAP_PAGES;
     /* 40 zeros: the ref was created; the walk stops at known history. */
+    w->gap = true;
     w->stop_sha = g.before[0] && strspn(g.before, "0") != strlen(g.before) ? g.before : NULL;
-    static const char none[] = "-";
-    if (!w->stop_sha)
-        w->stop_sha = none; /* never a sha: stops only at a known commit */
     if ((err = load_state(job->store, repo, kind, st)))
         goto out;
     if (st->found && st->done)
         goto out;
-    if (st->found && st->cursor[0]) {
-        coop_strlcpy(w->first, st->first, sizeof w->first);
-        coop_strlcpy(w->cursor, st->cursor, sizeof w->cursor);
+    if (st->found && st->first[0]) {
+        resume(w, st);
     } else {
         struct coop_buf url;
         coop_buf_init(&url, COOP_HOSTS_URL_MAX);
