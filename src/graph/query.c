@@ -128,30 +128,139 @@ static struct json_object *round3(double v)
 
 /* ---- scans of a directory ------------------------------------------------ */
 
+/*
+ * The rows of a scan arrive ordered by file; each file's group is turned
+ * into author pairs and per-person sums as soon as it is complete, so
+ * memory stays proportional to the people and the authors, not to the rows.
+ */
 struct scan_row {
-    int64_t file, creator, revisions, person, changes, last_change;
+    int64_t person, changes, last_change;
+    double doa;
 };
 
 struct scan_ctx {
-    struct scan_row *rows;
+    int64_t file, creator, revisions; /* the group being read */
+    struct scan_row *group;
     size_t n, cap;
-    coop_err err;
+    /* people: open addressing on person id, slots index into people */
+    struct coop_graph_scan_person_ *people;
+    size_t n_people, people_cap;
+    uint32_t *slots; /* index + 1; 0 is empty */
+    size_t n_slots;
+    int64_t (*pairs)[2];
+    size_t n_pairs, pairs_cap;
+    int64_t files;
 };
+
+static coop_err grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return COOP_ERR_OK;
+    size_t cap2 = *cap ? *cap * 2 : 64;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *n = realloc(*p, cap2 * size);
+    if (!n)
+        return COOP_ERR_NOMEM;
+    *p = n;
+    *cap = cap2;
+    return COOP_ERR_OK;
+}
+
+static size_t slot_of(const struct scan_ctx *s, int64_t person)
+{
+    return (size_t)((uint64_t)person * 0x9E3779B97F4A7C15ULL >> 20) & (s->n_slots - 1);
+}
+
+static coop_err rehash(struct scan_ctx *s)
+{
+    size_t n = s->n_slots ? s->n_slots * 2 : 256;
+    uint32_t *slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return COOP_ERR_NOMEM;
+    free(s->slots);
+    s->slots = slots;
+    s->n_slots = n;
+    for (size_t i = 0; i < s->n_people; i++) {
+        size_t k = slot_of(s, s->people[i].person);
+        while (s->slots[k])
+            k = (k + 1) & (n - 1);
+        s->slots[k] = (uint32_t)i + 1;
+    }
+    return COOP_ERR_OK;
+}
+
+static coop_err person_slot(struct scan_ctx *s, int64_t person,
+                            struct coop_graph_scan_person_ **out)
+{
+    coop_err err;
+    if ((s->n_people + 1) * 2 > s->n_slots && (err = rehash(s)))
+        return err;
+    size_t k = slot_of(s, person);
+    while (s->slots[k]) {
+        struct coop_graph_scan_person_ *p = &s->people[s->slots[k] - 1];
+        if (p->person == person) {
+            *out = p;
+            return COOP_ERR_OK;
+        }
+        k = (k + 1) & (s->n_slots - 1);
+    }
+    if ((err = grow((void **)&s->people, &s->people_cap, s->n_people + 1, sizeof *s->people)))
+        return err;
+    s->people[s->n_people] = (struct coop_graph_scan_person_){.person = person};
+    s->slots[k] = (uint32_t)++s->n_people;
+    *out = &s->people[s->n_people - 1];
+    return COOP_ERR_OK;
+}
+
+static coop_err flush_group(struct scan_ctx *s)
+{
+    if (s->n == 0)
+        return COOP_ERR_OK;
+    double max = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct scan_row *r = &s->group[i];
+        r->doa = coop_graph_doa(s->creator == r->person, r->changes, s->revisions - r->changes);
+        if (r->doa > max)
+            max = r->doa;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const struct scan_row *r = &s->group[i];
+        struct coop_graph_scan_person_ *p;
+        coop_err err = person_slot(s, r->person, &p);
+        if (err)
+            return err;
+        p->changes += r->changes;
+        if (r->last_change > p->last_change)
+            p->last_change = r->last_change;
+        if (!coop_graph_is_author(r->doa, max))
+            continue;
+        p->files++;
+        if ((err = grow((void **)&s->pairs, &s->pairs_cap, s->n_pairs + 1, sizeof *s->pairs)))
+            return err;
+        s->pairs[s->n_pairs][0] = s->files;
+        s->pairs[s->n_pairs][1] = r->person;
+        s->n_pairs++;
+    }
+    s->files++;
+    s->n = 0;
+    return COOP_ERR_OK;
+}
 
 static coop_err scan_cb(void *ctx, const struct coop_row *row)
 {
     struct scan_ctx *s = ctx;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct scan_row *n = realloc(s->rows, cap * sizeof *n);
-        if (!n)
-            return COOP_ERR_NOMEM;
-        s->rows = n;
-        s->cap = cap;
-    }
-    s->rows[s->n++] = (struct scan_row){coop_row_int(row, 0), coop_row_int(row, 1),
-                                        coop_row_int(row, 2), coop_row_int(row, 3),
-                                        coop_row_int(row, 4), coop_row_int(row, 5)};
+    int64_t file = coop_row_int(row, 0);
+    coop_err err;
+    if (s->n && file != s->file && (err = flush_group(s)))
+        return err;
+    if ((err = grow((void **)&s->group, &s->cap, s->n + 1, sizeof *s->group)))
+        return err;
+    s->file = file;
+    s->creator = coop_row_int(row, 1);
+    s->revisions = coop_row_int(row, 2);
+    s->group[s->n++] = (struct scan_row){coop_row_int(row, 3), coop_row_int(row, 4),
+                                         coop_row_int(row, 5), 0};
     return COOP_ERR_OK;
 }
 
@@ -165,81 +274,34 @@ static int by_people_files(const void *a, const void *b)
     return x->person < y->person ? -1 : x->person > y->person;
 }
 
-static int by_person_id(const void *a, const void *b)
-{
-    const struct coop_graph_scan_person_ *x = a, *y = b;
-    return x->person < y->person ? -1 : x->person > y->person;
-}
-
-static struct coop_graph_scan_person_ *find_person(struct coop_graph_scan_person_ *ps, size_t n,
-                                                   int64_t person)
-{
-    struct coop_graph_scan_person_ key = {.person = person};
-    return bsearch(&key, ps, n, sizeof *ps, by_person_id);
-}
-
-/* Builds the scan from rows ordered by file. */
+/* Completes the scan into out; takes the people array. */
 static coop_err build_scan(struct scan_ctx *sc, struct coop_graph_scan_ *out)
 {
-    /* People: distinct ids, sorted, to count into. */
-    int64_t (*pairs)[2] = malloc((sc->n ? sc->n : 1) * sizeof *pairs);
-    struct coop_graph_scan_person_ *ps = calloc(sc->n ? sc->n : 1, sizeof *ps);
-    if (!pairs || !ps) {
-        free(pairs);
-        free(ps);
-        return COOP_ERR_NOMEM;
-    }
-    size_t np = 0, npairs = 0;
-    for (size_t i = 0; i < sc->n; i++)
-        ps[np++].person = sc->rows[i].person;
-    qsort(ps, np, sizeof *ps, by_person_id);
-    size_t u = 0;
-    for (size_t i = 0; i < np; i++)
-        if (u == 0 || ps[u - 1].person != ps[i].person)
-            ps[u++] = ps[i];
-    np = u;
-    int64_t files = 0;
-    for (size_t i = 0; i < sc->n;) {
-        size_t j = i;
-        double max = 0;
-        while (j < sc->n && sc->rows[j].file == sc->rows[i].file) {
-            const struct scan_row *r = &sc->rows[j];
-            double d = coop_graph_doa(r->creator == r->person, r->changes, r->revisions - r->changes);
-            if (d > max)
-                max = d;
-            j++;
-        }
-        for (size_t k = i; k < j; k++) {
-            const struct scan_row *r = &sc->rows[k];
-            struct coop_graph_scan_person_ *p = find_person(ps, np, r->person);
-            p->changes += r->changes;
-            if (r->last_change > p->last_change)
-                p->last_change = r->last_change;
-            double d = coop_graph_doa(r->creator == r->person, r->changes, r->revisions - r->changes);
-            if (coop_graph_is_author(d, max)) {
-                p->files++;
-                pairs[npairs][0] = files;
-                pairs[npairs][1] = r->person;
-                npairs++;
-            }
-        }
-        files++;
-        i = j;
-    }
-    out->files = files;
+    coop_err err = flush_group(sc);
+    if (err)
+        return err;
+    size_t np = sc->n_people;
+    out->files = sc->files;
     out->removed = malloc((np ? np : 1) * sizeof *out->removed);
-    if (!out->removed) {
-        free(pairs);
-        free(ps);
+    if (!out->removed)
         return COOP_ERR_NOMEM;
-    }
-    out->truck_factor = coop_graph_truck_factor((size_t)files, (const int64_t(*)[2])pairs, npairs,
+    out->truck_factor = coop_graph_truck_factor((size_t)sc->files,
+                                                (const int64_t(*)[2])sc->pairs, sc->n_pairs,
                                                 out->removed, np);
-    qsort(ps, np, sizeof *ps, by_people_files);
-    out->people = ps;
+    if (np)
+        qsort(sc->people, np, sizeof *sc->people, by_people_files);
+    out->people = sc->people;
     out->n_people = np;
-    free(pairs);
+    sc->people = NULL;
     return COOP_ERR_OK;
+}
+
+static void scan_ctx_dispose(struct scan_ctx *sc)
+{
+    free(sc->group);
+    free(sc->people);
+    free(sc->slots);
+    free(sc->pairs);
 }
 
 /* Scans the files below dir, or the one file dir names when exact. */
@@ -264,14 +326,15 @@ static coop_err scan_dir(struct coop_conn *c, const struct repo_row *repo, const
             c,
             "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
             " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
-            " WHERE f.repo = ? AND f.path >= ? AND f.path < ? AND f.deleted = 0 ORDER BY f.id",
+            " WHERE f.repo = ? AND f.path >= ? AND f.path < ? AND f.deleted = 0"
+            " ORDER BY f.path, f.id",
             COOP_PARAMS(COOP_PI(repo->id), COOP_PT(lo), COOP_PT(hi)), scan_cb, &sc);
     else
         err = coop_conn_query(
             c,
             "SELECT f.id, COALESCE(f.creator, 0), f.revisions, a.person, a.changes, a.last_change"
             " FROM graph_files f JOIN graph_authorship a ON a.file = f.id"
-            " WHERE f.repo = ? AND f.deleted = 0 ORDER BY f.id",
+            " WHERE f.repo = ? AND f.deleted = 0 ORDER BY f.path, f.id",
             COOP_PARAMS(COOP_PI(repo->id)), scan_cb, &sc);
     struct coop_graph_scan_ *s = err ? NULL : calloc(1, sizeof *s);
     if (!err && !s)
@@ -283,7 +346,7 @@ static coop_err scan_dir(struct coop_conn *c, const struct repo_row *repo, const
         s->prefix = strdup(key);
         err = s->prefix ? build_scan(&sc, s) : COOP_ERR_NOMEM;
     }
-    free(sc.rows);
+    scan_ctx_dispose(&sc);
     if (err) {
         if (s) {
             free(s->prefix);
