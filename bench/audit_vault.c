@@ -72,12 +72,19 @@ int main(int argc, char **argv)
 
     t0 = now_s();
     for (int i = 0; i < rows; i++) {
-        struct coop_audit_row r = {
-            .customer = "acme", .provider = "openai", .model = "gpt-4o-mini",
-            .timestamp_ms = coop_clock_now_ms(), .request_id = "req-bench", .status = "ok",
-            .status_code = 200, .byok = i & 1,
-            .zero_retention = "system_instruction,headers,store_false", .latency_ms = 120,
-            .input_tokens = 800, .output_tokens = 60, .attempts = 1};
+        struct coop_audit_row r = {.customer = "acme",
+                                   .provider = "openai",
+                                   .model = "gpt-4o-mini",
+                                   .timestamp_ms = coop_clock_now_ms(),
+                                   .request_id = "req-bench",
+                                   .status = "ok",
+                                   .status_code = 200,
+                                   .byok = i & 1,
+                                   .zero_retention = "system_instruction,headers,store_false",
+                                   .latency_ms = 120,
+                                   .input_tokens = 800,
+                                   .output_tokens = 60,
+                                   .attempts = 1};
         if (coop_audit_append(store, &r))
             return 1;
     }

@@ -87,8 +87,8 @@ void coop_attest_set_policy_source(coop_attest_policy_fn fn, void *ctx);
  * audit retention setting and both chains' anchors and heads (verified).
  * *out is owned by the caller.
  */
-coop_err coop_attest_report(struct coop_store *store, int64_t now_ms, int days,
-                            int retention_days, struct json_object **out /* OUT */);
+coop_err coop_attest_report(struct coop_store *store, int64_t now_ms, int days, int retention_days,
+                            struct json_object **out /* OUT */);
 
 /* The in-toto Statement v1 around a report. */
 coop_err coop_attest_statement(struct coop_store *store, int64_t now_ms, int days,

@@ -96,8 +96,8 @@ coop_err coop_dsse_verify(const char *envelope, size_t len, const unsigned char 
     coop_buf_init(&pae, ENVELOPE_MAX);
     if (payload_out)
         *payload_out = NULL;
-    coop_err err = len > ENVELOPE_MAX ? COOP_ERR_TOO_LARGE
-                                      : coop_json_parse(envelope, len, 16, true, &env);
+    coop_err err =
+        len > ENVELOPE_MAX ? COOP_ERR_TOO_LARGE : coop_json_parse(envelope, len, 16, true, &env);
     const char *type = err ? NULL : coop_json_str(env, "payloadType");
     const char *p64 = err ? NULL : coop_json_str(env, "payload");
     json_object *sigs = err ? NULL : coop_json_arr(env, "signatures");
@@ -105,7 +105,8 @@ coop_err coop_dsse_verify(const char *envelope, size_t len, const unsigned char 
         err = COOP_ERR_INVALID;
         goto out;
     }
-    if ((err = b64_decode(p64, &payload, &plen)) || (err = coop_dsse_pae(type, payload, plen, &pae)))
+    if ((err = b64_decode(p64, &payload, &plen)) ||
+        (err = coop_dsse_pae(type, payload, plen, &pae)))
         goto out;
     err = COOP_ERR_CRYPTO;
     for (size_t i = 0; i < json_object_array_length(sigs) && err; i++) {

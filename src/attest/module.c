@@ -104,11 +104,18 @@ static void public_key(struct coop_http_request *req, struct coop_http_response 
 static coop_err attest_routes(struct coop_app *app)
 {
     const struct coop_http_route routes[] = {
-        {.method = "GET", .pattern = "/v1/admin/retention-report", .scope = COOP_SCOPE_ADMIN,
+        {.method = "GET",
+         .pattern = "/v1/admin/retention-report",
+         .scope = COOP_SCOPE_ADMIN,
          .handler = report},
-        {.method = "POST", .pattern = "/v1/admin/attestation", .scope = COOP_SCOPE_ADMIN,
-         .max_body = 1024, .handler = attestation},
-        {.method = "GET", .pattern = "/v1/attestation/public-key", .scope = COOP_ROUTE_PUBLIC,
+        {.method = "POST",
+         .pattern = "/v1/admin/attestation",
+         .scope = COOP_SCOPE_ADMIN,
+         .max_body = 1024,
+         .handler = attestation},
+        {.method = "GET",
+         .pattern = "/v1/attestation/public-key",
+         .scope = COOP_ROUTE_PUBLIC,
          .handler = public_key},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {

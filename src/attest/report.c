@@ -73,13 +73,14 @@ static json_object *requests_json(const struct coop_audit_totals *t)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "total", json_object_new_int64(t->requests));
     json_object_object_add(o, "sent_to_providers", json_object_new_int64(t->sent));
-    json_object_object_add(o, "sent_with_zero_retention", json_object_new_int64(t->sent_zero_retention));
+    json_object_object_add(o, "sent_with_zero_retention",
+                           json_object_new_int64(t->sent_zero_retention));
     /* Of the requests that reached a provider, the share that carried the
      * zero-retention measures; null when none was sent. */
-    json_object_object_add(o, "zero_retention_percent",
-                           t->sent ? json_object_new_double(100.0 * (double)t->sent_zero_retention /
-                                                            (double)t->sent)
-                                   : NULL);
+    json_object_object_add(
+        o, "zero_retention_percent",
+        t->sent ? json_object_new_double(100.0 * (double)t->sent_zero_retention / (double)t->sent)
+                : NULL);
     json_object_object_add(o, "byok", json_object_new_int64(t->byok));
     json_object_object_add(o, "blocked_by_policy", json_object_new_int64(t->blocked));
     json_object_object_add(o, "errors", json_object_new_int64(t->errors));
@@ -108,7 +109,8 @@ static coop_err config_changes_json(struct coop_store *store, int64_t since, int
     } while (cursor && !truncated);
     json_object *o = json_object_new_object();
     json_object_object_add(o, "since", time_json(since));
-    json_object_object_add(o, "count", json_object_new_int64((int64_t)json_object_array_length(all)));
+    json_object_object_add(o, "count",
+                           json_object_new_int64((int64_t)json_object_array_length(all)));
     json_object_object_add(o, "truncated", json_object_new_boolean(truncated));
     json_object_object_add(o, "entries", all);
     *out = o;
@@ -126,9 +128,9 @@ static json_object *sanitization_json(void)
         json_object *r = json_object_new_object();
         json_object_object_add(r, "id", json_object_new_string(rules[i].id));
         json_object_object_add(r, "description", json_object_new_string(rules[i].description));
-        json_object_object_add(r, "group", json_object_new_string(rules[i].group == COOP_SANITIZE_PII
-                                                                      ? "pii"
-                                                                      : "secrets"));
+        json_object_object_add(
+            r, "group",
+            json_object_new_string(rules[i].group == COOP_SANITIZE_PII ? "pii" : "secrets"));
         json_object_array_add(arr, r);
     }
     json_object_object_add(o, "rule_count", json_object_new_int64((int64_t)n));
@@ -150,7 +152,8 @@ coop_err coop_attest_report(struct coop_store *store, int64_t now_ms, int days, 
     if (!err)
         err = chain_json(store, COOP_AUDIT_CHAIN_CONFIG, &config);
     if (!err)
-        err = config_changes_json(store, now_ms - CONFIG_WINDOW_DAYS * DAY_MS, now_ms + 1, &changes);
+        err =
+            config_changes_json(store, now_ms - CONFIG_WINDOW_DAYS * DAY_MS, now_ms + 1, &changes);
     if (err) {
         json_object_put(llm);
         json_object_put(config);
@@ -191,7 +194,8 @@ static json_object *subject(const char *name, json_object *chain)
 {
     json_object *s = json_object_new_object(), *d = json_object_new_object();
     json_object_object_add(s, "name", json_object_new_string(name));
-    json_object_object_add(d, "sha256", json_object_get(json_object_object_get(chain, "head_hash")));
+    json_object_object_add(d, "sha256",
+                           json_object_get(json_object_object_get(chain, "head_hash")));
     json_object_object_add(s, "digest", d);
     return s;
 }
@@ -207,8 +211,9 @@ coop_err coop_attest_statement(struct coop_store *store, int64_t now_ms, int day
     json_object *st = json_object_new_object(), *subjects = json_object_new_array();
     json_object_array_add(subjects, subject("coop-audit-chain:llm",
                                             json_object_object_get(chains, COOP_AUDIT_CHAIN_LLM)));
-    json_object_array_add(subjects, subject("coop-audit-chain:config",
-                                            json_object_object_get(chains, COOP_AUDIT_CHAIN_CONFIG)));
+    json_object_array_add(subjects,
+                          subject("coop-audit-chain:config",
+                                  json_object_object_get(chains, COOP_AUDIT_CHAIN_CONFIG)));
     json_object_object_add(st, "_type", json_object_new_string(COOP_INTOTO_STATEMENT_TYPE));
     json_object_object_add(st, "subject", subjects);
     json_object_object_add(st, "predicateType", json_object_new_string(COOP_ATTEST_PREDICATE_TYPE));
@@ -225,7 +230,8 @@ coop_err coop_attest_envelope(const struct coop_attest_signer *s, struct coop_st
     if (err)
         return err;
     size_t len = 0;
-    const char *text = json_object_to_json_string_length(st, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *text = json_object_to_json_string_length(
+        st, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     err = coop_dsse_sign(s, COOP_DSSE_PAYLOAD_TYPE, text, len, out);
     json_object_put(st);
     return err;

@@ -45,7 +45,8 @@ static coop_err from_seed_text(struct coop_attest_signer *s, const char *b64, si
     if (!seed)
         return COOP_ERR_NOMEM;
     coop_err err = COOP_ERR_INVALID;
-    if (sodium_base642bin(seed, 64, b64, len, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+    if (sodium_base642bin(seed, 64, b64, len, NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) ==
+            0 &&
         n == crypto_sign_SEEDBYTES) {
         crypto_sign_seed_keypair(s->pk, s->sk, seed);
         err = COOP_ERR_OK;
@@ -73,8 +74,9 @@ static coop_err dev_key(struct coop_attest_signer *s, const char *data_dir, char
         coop_err e = n > 0 ? from_seed_text(s, text, (size_t)n) : COOP_ERR_INVALID;
         sodium_memzero(text, sizeof text);
         if (e)
-            snprintf(err, errlen,
-                     "COOP_DATA_DIR/signing.key must be mode 0600 and hold base64 of a 32-byte seed");
+            snprintf(
+                err, errlen,
+                "COOP_DATA_DIR/signing.key must be mode 0600 and hold base64 of a 32-byte seed");
         return e ? COOP_ERR_CONFIG : COOP_ERR_OK;
     }
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

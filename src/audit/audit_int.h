@@ -16,9 +16,9 @@ struct audit_column {
 };
 
 struct audit_chain {
-    const char *name;  /* COOP_AUDIT_CHAIN_* */
+    const char *name; /* COOP_AUDIT_CHAIN_* */
     const char *table;
-    const char *tag;   /* first element of the canonical form */
+    const char *tag; /* first element of the canonical form */
     const struct audit_column *columns;
     size_t ncolumns;
 };

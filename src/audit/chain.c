@@ -21,11 +21,14 @@
 #include <string.h>
 
 static const struct audit_column llm_columns[] = {
-    {"customer", true},        {"provider", true},     {"model", true},
-    {"ts", false},             {"request_id", true},   {"status", true},
-    {"status_code", false},    {"byok", false},        {"zero_retention", true},
-    {"sanitizer_counts", true}, {"latency_ms", false}, {"input_tokens", false},
-    {"output_tokens", false},  {"target", true},       {"attempts", false},
+    {"customer", true},       {"provider", true},
+    {"model", true},          {"ts", false},
+    {"request_id", true},     {"status", true},
+    {"status_code", false},   {"byok", false},
+    {"zero_retention", true}, {"sanitizer_counts", true},
+    {"latency_ms", false},    {"input_tokens", false},
+    {"output_tokens", false}, {"target", true},
+    {"attempts", false},
 };
 
 static const struct audit_column config_columns[] = {
@@ -59,7 +62,8 @@ const struct audit_chain *audit_chain_find(const char *name)
     return NULL;
 }
 
-static const char zero_hash[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+static const char zero_hash[65] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
 
 /* ---- canonical form and hash --------------------------------------------- */
 
@@ -244,7 +248,8 @@ static coop_err verify_row(void *ctx, const struct coop_row *row)
         return err;
 
     if (seq != v->expect_seq)
-        fail(v, v->expect_seq, seq > v->expect_seq ? "an entry is missing" : "sequence out of order");
+        fail(v, v->expect_seq,
+             seq > v->expect_seq ? "an entry is missing" : "sequence out of order");
     else if (!prev || strcmp(prev, v->prev) != 0)
         fail(v, seq, "previous-hash link does not match");
     else if (!stored || strcmp(stored, hash) != 0)
@@ -357,7 +362,8 @@ static coop_err purge_tx(struct coop_conn *conn, void *ctx)
 
     char anchor[65] = "";
     snprintf(sql, sizeof sql, "SELECT hash FROM %s WHERE seq = ?", c->table);
-    if ((err = coop_conn_query(conn, sql, COOP_PARAMS(COOP_PI(keep_from - 1)), read_text65, anchor)))
+    if ((err =
+             coop_conn_query(conn, sql, COOP_PARAMS(COOP_PI(keep_from - 1)), read_text65, anchor)))
         return err;
     if (!anchor[0]) {
         coop_log_error("audit purge: the entry before the cutoff is missing; chain not purged",
@@ -380,7 +386,8 @@ coop_err coop_audit_purge(struct coop_store *store, int64_t now_ms, int retentio
     if (retention_days < 1)
         return COOP_ERR_INVALID;
     for (size_t i = 0; i < sizeof chains / sizeof *chains; i++) {
-        struct purge_ctx p = {.c = chains[i], .cutoff = now_ms - (int64_t)retention_days * 86400000};
+        struct purge_ctx p = {.c = chains[i],
+                              .cutoff = now_ms - (int64_t)retention_days * 86400000};
         coop_err err = coop_store_tx(store, true, purge_tx, &p);
         if (err)
             return err;

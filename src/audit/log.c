@@ -282,8 +282,7 @@ coop_err coop_audit_list(struct coop_store *store, int64_t since_ms, int64_t unt
 }
 
 coop_err coop_audit_config_list(struct coop_store *store, int64_t since_ms, int64_t until_ms,
-                                int64_t cursor, int limit, json_object **rows,
-                                int64_t *next_cursor)
+                                int64_t cursor, int limit, json_object **rows, int64_t *next_cursor)
 {
     return list(store, &audit_chain_config, "recorded_at", config_row, since_ms, until_ms, cursor,
                 limit, rows, next_cursor);

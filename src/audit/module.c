@@ -24,8 +24,8 @@ static bool parse_time(const char *s, int64_t *out)
     return coop_clock_parse(s, out) == COOP_ERR_OK;
 }
 
-static bool page_args(struct coop_http_request *req, struct coop_http_response *res,
-                      int64_t *since, int64_t *until, int64_t *cursor, int64_t *limit)
+static bool page_args(struct coop_http_request *req, struct coop_http_response *res, int64_t *since,
+                      int64_t *until, int64_t *cursor, int64_t *limit)
 {
     *since = *until = *cursor = 0;
     *limit = 100;
@@ -116,12 +116,21 @@ static void verify(struct coop_http_request *req, struct coop_http_response *res
 static coop_err audit_routes(struct coop_app *app)
 {
     const struct coop_http_route routes[] = {
-        {.method = "GET", .pattern = "/v1/admin/audit", .scope = COOP_SCOPE_ADMIN,
-         .handler = audit_rows, .ctx = app->store},
-        {.method = "GET", .pattern = "/v1/admin/audit/verify", .scope = COOP_SCOPE_ADMIN,
-         .handler = verify, .ctx = app->store},
-        {.method = "GET", .pattern = "/v1/admin/config-changes", .scope = COOP_SCOPE_ADMIN,
-         .handler = config_rows, .ctx = app->store},
+        {.method = "GET",
+         .pattern = "/v1/admin/audit",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = audit_rows,
+         .ctx = app->store},
+        {.method = "GET",
+         .pattern = "/v1/admin/audit/verify",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = verify,
+         .ctx = app->store},
+        {.method = "GET",
+         .pattern = "/v1/admin/config-changes",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = config_rows,
+         .ctx = app->store},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         coop_err err = coop_http_add_route(app->http, &routes[i]);
@@ -135,9 +144,9 @@ coop_err coop_audit_retention_days(const struct coop_config *cfg, int *days)
 {
     char msg[160];
     long d = 0;
-    coop_err err = coop_config_get_int(cfg, "COOP_AUDIT_RETENTION_DAYS",
-                                       COOP_AUDIT_RETENTION_DAYS_DEFAULT, 1, 3650, &d, msg,
-                                       sizeof msg);
+    coop_err err =
+        coop_config_get_int(cfg, "COOP_AUDIT_RETENTION_DAYS", COOP_AUDIT_RETENTION_DAYS_DEFAULT, 1,
+                            3650, &d, msg, sizeof msg);
     if (err) {
         coop_log_error("invalid audit setting", COOP_F_STR("detail", msg));
         return err;

@@ -42,12 +42,14 @@ int coop_cmd_attest(int argc, char **argv)
         return 2;
     }
     json_object *env = NULL;
-    coop_err err = coop_attest_envelope(s, app.store, coop_clock_now_ms(), (int)days, retention, &env);
+    coop_err err =
+        coop_attest_envelope(s, app.store, coop_clock_now_ms(), (int)days, retention, &env);
     if (err) {
         fprintf(stderr, "coopd attest: %s\n", coop_strerror(err));
         rc = 1;
     } else {
-        puts(json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        puts(json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(env);
     }
     coop_attest_signer_free(s);

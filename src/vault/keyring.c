@@ -111,7 +111,7 @@ static coop_err dev_key(struct vault_keyring *ring, const char *data_dir, char *
         size_t len = strlen(b64);
         b64[len] = '\n';
         e = (write(fd, b64, len + 1) == (ssize_t)(len + 1) && fsync(fd) == 0) ? COOP_ERR_OK
-                                                                               : COOP_ERR_IO;
+                                                                              : COOP_ERR_IO;
         b64[len] = '\0';
         if (!e)
             e = add_key(ring, b64, len);
@@ -155,8 +155,9 @@ coop_err vault_keyring_load(struct vault_keyring *ring, const struct coop_config
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         if (len && add_key(ring, p, len) != COOP_ERR_OK) {
-            snprintf(err, errlen,
-                     "COOP_MASTER_KEY_PREVIOUS must be a comma-separated list of base64 32-byte keys");
+            snprintf(
+                err, errlen,
+                "COOP_MASTER_KEY_PREVIOUS must be a comma-separated list of base64 32-byte keys");
             vault_keyring_dispose(ring);
             return COOP_ERR_CONFIG;
         }

@@ -26,9 +26,9 @@ static void wipe(const char *p, size_t n)
         sodium_memzero((void *)(uintptr_t)p, n);
 }
 
-static void log_change(struct coop_vault *v, const struct coop_http_request *req,
-                       const char *what, const char *customer, const char *provider,
-                       const char *prefix, bool replaced)
+static void log_change(struct coop_vault *v, const struct coop_http_request *req, const char *what,
+                       const char *customer, const char *provider, const char *prefix,
+                       bool replaced)
 {
     json_object *d = json_object_new_object();
     json_object_object_add(d, "customer", json_object_new_string(customer));
@@ -70,8 +70,8 @@ static void put_key(struct coop_http_request *req, struct coop_http_response *re
         goto out;
     }
     json_object *k = NULL;
-    if (!json_object_object_get_ex(body, "api_key", &k) || !json_object_is_type(k, json_type_string) ||
-        json_object_object_length(body) != 1) {
+    if (!json_object_object_get_ex(body, "api_key", &k) ||
+        !json_object_is_type(k, json_type_string) || json_object_object_length(body) != 1) {
         coop_http_error(res, req, 400, "invalid_request",
                         "the body must be {\"api_key\":\"...\"} and nothing else");
         goto out;
@@ -80,7 +80,8 @@ static void put_key(struct coop_http_request *req, struct coop_http_response *re
     size_t key_len = (size_t)json_object_get_string_len(k);
     char prefix[17];
     bool replaced = false;
-    coop_err err = coop_vault_put(v, req->params[0], req->params[1], key, key_len, prefix, &replaced);
+    coop_err err =
+        coop_vault_put(v, req->params[0], req->params[1], key, key_len, prefix, &replaced);
     wipe(key, key_len);
     if (err == COOP_ERR_INVALID) {
         coop_http_error(res, req, 400, "invalid_key",
@@ -147,12 +148,22 @@ static void list_keys(struct coop_http_request *req, struct coop_http_response *
 static coop_err vault_routes(struct coop_app *app)
 {
     const struct coop_http_route routes[] = {
-        {.method = "PUT", .pattern = "/v1/admin/byok/{customer}/{provider}",
-         .scope = COOP_SCOPE_ADMIN, .max_body = PUT_MAX_BODY, .handler = put_key, .ctx = app},
-        {.method = "DELETE", .pattern = "/v1/admin/byok/{customer}/{provider}",
-         .scope = COOP_SCOPE_ADMIN, .handler = delete_key, .ctx = app},
-        {.method = "GET", .pattern = "/v1/admin/byok", .scope = COOP_SCOPE_ADMIN,
-         .handler = list_keys, .ctx = app},
+        {.method = "PUT",
+         .pattern = "/v1/admin/byok/{customer}/{provider}",
+         .scope = COOP_SCOPE_ADMIN,
+         .max_body = PUT_MAX_BODY,
+         .handler = put_key,
+         .ctx = app},
+        {.method = "DELETE",
+         .pattern = "/v1/admin/byok/{customer}/{provider}",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = delete_key,
+         .ctx = app},
+        {.method = "GET",
+         .pattern = "/v1/admin/byok",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = list_keys,
+         .ctx = app},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         coop_err err = coop_http_add_route(app->http, &routes[i]);

@@ -267,10 +267,11 @@ static coop_err load_sealed(struct coop_conn *conn, const char *customer, const 
                             struct sealed *s)
 {
     memset(s, 0, sizeof *s);
-    coop_err err = coop_conn_query(conn,
-                                   "SELECT master_id, nonce, sealed, last_used_at FROM byok_keys "
-                                   "WHERE customer = ? AND provider = ?",
-                                   COOP_PARAMS(COOP_PT(customer), COOP_PT(provider)), read_sealed, s);
+    coop_err err =
+        coop_conn_query(conn,
+                        "SELECT master_id, nonce, sealed, last_used_at FROM byok_keys "
+                        "WHERE customer = ? AND provider = ?",
+                        COOP_PARAMS(COOP_PT(customer), COOP_PT(provider)), read_sealed, s);
     if (err == COOP_ERR_CRYPTO)
         coop_log_error("BYOK row is malformed", COOP_F_STR("customer", customer),
                        COOP_F_STR("provider", provider));
@@ -358,7 +359,8 @@ static coop_err list_row(void *ctx, const struct coop_row *row)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "customer", json_object_new_string(coop_row_text(row, 0, NULL)));
     json_object_object_add(o, "provider", json_object_new_string(coop_row_text(row, 1, NULL)));
-    json_object_object_add(o, "key_hash_prefix", json_object_new_string(coop_row_text(row, 2, NULL)));
+    json_object_object_add(o, "key_hash_prefix",
+                           json_object_new_string(coop_row_text(row, 2, NULL)));
     json_object_object_add(o, "master_key_id", json_object_new_string(coop_row_text(row, 3, NULL)));
     json_object_object_add(o, "created_at", time_or_null(row, 4));
     json_object_object_add(o, "updated_at", time_or_null(row, 5));
@@ -447,9 +449,9 @@ coop_err coop_vault_check(struct coop_vault *v, int64_t *current, int64_t *previ
                           int64_t *unopenable)
 {
     struct check_ctx c = {.v = v};
-    coop_err err = coop_store_query(v->store,
-                                    "SELECT master_id, COUNT(*) FROM byok_keys GROUP BY master_id",
-                                    COOP_NOPARAMS, check_row, &c);
+    coop_err err =
+        coop_store_query(v->store, "SELECT master_id, COUNT(*) FROM byok_keys GROUP BY master_id",
+                         COOP_NOPARAMS, check_row, &c);
     *current = c.current;
     *previous = c.previous;
     *unopenable = c.unopenable;
@@ -507,7 +509,8 @@ coop_err coop_vault_rewrap(struct coop_vault *v, int64_t *rewrapped, int64_t *fa
     json_object *stale = json_object_new_array();
     *rewrapped = *failed = 0;
     coop_err err = coop_store_query(
-        v->store, "SELECT customer, provider FROM byok_keys WHERE master_id <> ? ORDER BY customer, provider",
+        v->store,
+        "SELECT customer, provider FROM byok_keys WHERE master_id <> ? ORDER BY customer, provider",
         COOP_PARAMS(COOP_PT(v->ring.keys[0].id)), collect_stale, stale);
     for (size_t i = 0; !err && i < json_object_array_length(stale); i++) {
         json_object *pair = json_object_array_get_idx(stale, i);

@@ -110,8 +110,8 @@ static void test_sign_verify_and_changed_bytes(void **state)
 
     /* One changed signature byte. */
     json_object *e = json_tokener_parse(env);
-    const char *sig64 = json_object_get_string(
-        json_object_object_get(json_object_array_get_idx(json_object_object_get(e, "signatures"), 0), "sig"));
+    const char *sig64 = json_object_get_string(json_object_object_get(
+        json_object_array_get_idx(json_object_object_get(e, "signatures"), 0), "sig"));
     unsigned char sig[64];
     size_t n = 0;
     assert_int_equal(sodium_base642bin(sig, sizeof sig, sig64, strlen(sig64), NULL, &n, NULL,
@@ -148,7 +148,8 @@ static void test_public_key_formats(void **state)
     coop_buf_init(&pem, 1024);
     assert_int_equal(coop_attest_public_pem(pk, &pem), COOP_ERR_OK);
     /* The well-known SPKI form of the RFC 8032 key. */
-    assert_non_null(strstr(pem.data, "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="));
+    assert_non_null(
+        strstr(pem.data, "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="));
     assert_int_equal(coop_attest_parse_public_key(pem.data, pem.len, out), COOP_ERR_OK);
     assert_memory_equal(out, pk, 32);
     const char *raw = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
@@ -178,9 +179,12 @@ static void test_statement_over_audit_log(void **state)
     coop_clock_set_override(fixed_now);
     const char *statuses[] = {"ok", "ok", "ok", "blocked"};
     for (int i = 0; i < 4; i++) {
-        struct coop_audit_row r = {.provider = "openai", .model = "gpt-4o-mini",
-                                   .request_id = "r", .status = statuses[i],
-                                   .status_code = i == 3 ? 403 : 200, .byok = i == 0,
+        struct coop_audit_row r = {.provider = "openai",
+                                   .model = "gpt-4o-mini",
+                                   .request_id = "r",
+                                   .status = statuses[i],
+                                   .status_code = i == 3 ? 403 : 200,
+                                   .byok = i == 0,
                                    .zero_retention = i == 2 ? NULL : "headers,store_false"};
         assert_int_equal(coop_audit_append(store, &r), COOP_ERR_OK);
     }
@@ -190,7 +194,8 @@ static void test_statement_over_audit_log(void **state)
     json_object *env = NULL, *st = NULL;
     assert_int_equal(coop_attest_envelope(s, store, fixed_now(), 30, 90, &env), COOP_ERR_OK);
     const char *text = json_object_to_json_string(env);
-    assert_int_equal(coop_dsse_verify(text, strlen(text), coop_attest_public_key(s), &st), COOP_ERR_OK);
+    assert_int_equal(coop_dsse_verify(text, strlen(text), coop_attest_public_key(s), &st),
+                     COOP_ERR_OK);
     assert_string_equal(coop_json_str(st, "_type"), "https://in-toto.io/Statement/v1");
     assert_string_equal(coop_json_str(env, "payloadType"), "application/vnd.in-toto+json");
 
@@ -214,8 +219,10 @@ static void test_statement_over_audit_log(void **state)
     assert_true(json_object_array_length(rules) > 0);
     assert_non_null(coop_json_str(json_object_array_get_idx(rules, 0), "id"));
     bool intact = false;
-    assert_true(coop_json_bool(coop_json_obj(coop_json_obj(coop_json_obj(pred, "audit"), "chains"), "llm"),
-                               "intact", &intact) && intact);
+    assert_true(
+        coop_json_bool(coop_json_obj(coop_json_obj(coop_json_obj(pred, "audit"), "chains"), "llm"),
+                       "intact", &intact) &&
+        intact);
 
     json_object_put(st);
     json_object_put(env);

@@ -109,8 +109,9 @@ static void test_appends_link(void **state)
 static void test_canonical_form(void **state)
 {
     struct coop_store *s = *state;
-    assert_int_equal(coop_audit_config_change(s, "tok_1", "policy", "{\"openai\":{\"enabled\":true}}"),
-                     COOP_ERR_OK);
+    assert_int_equal(
+        coop_audit_config_change(s, "tok_1", "policy", "{\"openai\":{\"enabled\":true}}"),
+        COOP_ERR_OK);
     char expected[65], text[512];
     snprintf(text, sizeof text,
              "0000000000000000000000000000000000000000000000000000000000000000\n"
@@ -174,8 +175,9 @@ static void test_removed_tail_is_found(void **state)
     struct coop_store *s = *state;
     for (int i = 1; i <= 5; i++)
         append(s, "acme", i);
-    assert_int_equal(coop_store_exec(s, "DELETE FROM audit_log WHERE seq >= 4", COOP_NOPARAMS, NULL),
-                     COOP_ERR_OK);
+    assert_int_equal(
+        coop_store_exec(s, "DELETE FROM audit_log WHERE seq >= 4", COOP_NOPARAMS, NULL),
+        COOP_ERR_OK);
     expect_broken(s, COOP_AUDIT_CHAIN_LLM, 4);
 }
 
@@ -194,8 +196,9 @@ static void test_config_change_tamper(void **state)
     struct coop_store *s = *state;
     assert_int_equal(coop_audit_config_change(s, "env", "byok.put", "{\"customer\":\"acme\"}"),
                      COOP_ERR_OK);
-    assert_int_equal(coop_audit_config_change(s, "env", "policy", "{\"deepseek\":{\"enabled\":false}}"),
-                     COOP_ERR_OK);
+    assert_int_equal(
+        coop_audit_config_change(s, "env", "policy", "{\"deepseek\":{\"enabled\":false}}"),
+        COOP_ERR_OK);
     expect_intact(s, COOP_AUDIT_CHAIN_CONFIG, 2);
     assert_int_equal(coop_store_exec(s, "UPDATE config_changes SET actor = 'someone' WHERE seq = 1",
                                      COOP_NOPARAMS, NULL),
@@ -337,8 +340,12 @@ static void *appender(void *arg)
 {
     struct worker *w = arg;
     for (int i = 0; i < 25; i++) {
-        struct coop_audit_row r = {.provider = "anthropic", .model = "m", .request_id = "r",
-                                   .status = "ok", .status_code = 200, .attempts = w->base + i};
+        struct coop_audit_row r = {.provider = "anthropic",
+                                   .model = "m",
+                                   .request_id = "r",
+                                   .status = "ok",
+                                   .status_code = 200,
+                                   .attempts = w->base + i};
         if (coop_audit_append(w->s, &r) != COOP_ERR_OK)
             return (void *)1;
     }

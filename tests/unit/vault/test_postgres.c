@@ -57,7 +57,8 @@ static int clean(void **state)
         "DELETE FROM audit_log",
         "DELETE FROM config_changes",
         "DELETE FROM byok_keys",
-        "UPDATE audit_chains SET head_seq = 0, head_hash = " ZERO ", anchor_seq = 1, anchor_hash = " ZERO,
+        "UPDATE audit_chains SET head_seq = 0, head_hash = " ZERO
+        ", anchor_seq = 1, anchor_hash = " ZERO,
     };
     for (size_t i = 0; i < sizeof sql / sizeof *sql; i++)
         if (coop_store_exec(store, sql[i], COOP_NOPARAMS, NULL))
@@ -82,10 +83,16 @@ static struct coop_vault *vault_with(const char *current, const char *previous)
 
 static void append(int i)
 {
-    struct coop_audit_row r = {.customer = "acme", .provider = "openai", .model = "gpt-4o",
-                               .timestamp_ms = coop_clock_now_ms(), .request_id = "r",
-                               .status = "ok", .status_code = 200, .byok = i & 1,
-                               .zero_retention = "headers,store_false", .attempts = 1};
+    struct coop_audit_row r = {.customer = "acme",
+                               .provider = "openai",
+                               .model = "gpt-4o",
+                               .timestamp_ms = coop_clock_now_ms(),
+                               .request_id = "r",
+                               .status = "ok",
+                               .status_code = 200,
+                               .byok = i & 1,
+                               .zero_retention = "headers,store_false",
+                               .attempts = 1};
     assert_int_equal(coop_audit_append(store, &r), COOP_ERR_OK);
 }
 
@@ -94,7 +101,8 @@ static void expect(const char *chain, bool intact, int64_t entries_or_bad)
     struct coop_audit_verify_result v;
     assert_int_equal(coop_audit_verify(store, chain, &v), COOP_ERR_OK);
     if (v.intact != intact)
-        fail_msg("chain %s: intact=%d (%s at %lld)", chain, v.intact, v.reason, (long long)v.bad_seq);
+        fail_msg("chain %s: intact=%d (%s at %lld)", chain, v.intact, v.reason,
+                 (long long)v.bad_seq);
     assert_int_equal(intact ? v.entries : v.bad_seq, entries_or_bad);
 }
 
@@ -128,11 +136,13 @@ static void test_vault_round_trip_and_no_canary_in_tables(void **state)
     /* Every table of the schema as text (BYTEA in its escape form). */
     struct coop_buf all;
     coop_buf_init(&all, 1u << 24);
-    const char *tables[] = {"byok_keys", "audit_log", "config_changes", "audit_chains", "api_tokens"};
+    const char *tables[] = {"byok_keys", "audit_log", "config_changes", "audit_chains",
+                            "api_tokens"};
     for (size_t i = 0; i < 5; i++) {
         char sql[160];
         snprintf(sql, sizeof sql, "SELECT row_to_json(t)::text FROM %s t", tables[i]);
-        assert_int_equal(coop_store_query(store, sql, COOP_NOPARAMS, collect_text, &all), COOP_ERR_OK);
+        assert_int_equal(coop_store_query(store, sql, COOP_NOPARAMS, collect_text, &all),
+                         COOP_ERR_OK);
     }
     assert_int_equal(coop_store_query(store,
                                       "SELECT encode(sealed, 'escape') || encode(nonce, 'escape') "
@@ -193,8 +203,9 @@ static void test_chain_tamper_and_purge(void **state)
     assert_int_equal(coop_store_exec(store, "UPDATE audit_log SET model = 'gpt-4o' WHERE seq = 5",
                                      COOP_NOPARAMS, NULL),
                      COOP_ERR_OK);
-    assert_int_equal(coop_store_exec(store, "DELETE FROM audit_log WHERE seq = 6", COOP_NOPARAMS, NULL),
-                     COOP_ERR_OK);
+    assert_int_equal(
+        coop_store_exec(store, "DELETE FROM audit_log WHERE seq = 6", COOP_NOPARAMS, NULL),
+        COOP_ERR_OK);
     expect(COOP_AUDIT_CHAIN_LLM, false, 6);
 
     struct coop_audit_totals t;
@@ -206,8 +217,12 @@ static void test_chain_tamper_and_purge(void **state)
 static void *appender(void *arg)
 {
     for (int i = 0; i < 20; i++) {
-        struct coop_audit_row r = {.provider = "anthropic", .model = "m", .request_id = "r",
-                                   .status = "ok", .status_code = 200, .attempts = (int)(intptr_t)arg};
+        struct coop_audit_row r = {.provider = "anthropic",
+                                   .model = "m",
+                                   .request_id = "r",
+                                   .status = "ok",
+                                   .status_code = 200,
+                                   .attempts = (int)(intptr_t)arg};
         if (coop_audit_append(store, &r) != COOP_ERR_OK)
             return (void *)1;
     }
@@ -241,12 +256,14 @@ static void test_attestation_on_postgres(void **state)
     char err[160];
     assert_int_equal(coop_attest_signer_open(&cfg, &s, err, sizeof err), COOP_ERR_OK);
     json_object *env = NULL, *st = NULL;
-    assert_int_equal(coop_attest_envelope(s, store, coop_clock_now_ms(), 30, 90, &env), COOP_ERR_OK);
+    assert_int_equal(coop_attest_envelope(s, store, coop_clock_now_ms(), 30, 90, &env),
+                     COOP_ERR_OK);
     const char *text = json_object_to_json_string(env);
-    assert_int_equal(coop_dsse_verify(text, strlen(text), coop_attest_public_key(s), &st), COOP_ERR_OK);
+    assert_int_equal(coop_dsse_verify(text, strlen(text), coop_attest_public_key(s), &st),
+                     COOP_ERR_OK);
     int64_t total = 0;
-    assert_true(coop_json_int(coop_json_obj(coop_json_obj(st, "predicate"), "llm_requests"), "total",
-                              &total));
+    assert_true(coop_json_int(coop_json_obj(coop_json_obj(st, "predicate"), "llm_requests"),
+                              "total", &total));
     assert_int_equal(total, 1);
     json_object_put(st);
     json_object_put(env);

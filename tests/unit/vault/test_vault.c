@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #define CANARY "sk-canary-BYOK-7f3a9c2e41d85b60aa17"
-#define KEY_A "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" /* "0123456789abcdef0123456789abcdef" */
+#define KEY_A                                                                                      \
+    "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" /* "0123456789abcdef0123456789abcdef" */
 #define KEY_B "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
 
 struct fx {
@@ -134,8 +135,9 @@ static void test_round_trip(void **state)
     assert_null(s);
     assert_int_equal(coop_vault_open_key(v, "acme", "anthropic", &s), COOP_ERR_NOT_FOUND);
 
-    assert_int_equal(coop_vault_put(v, "acme", "openai", "sk-second-key-123", 17, prefix, &replaced),
-                     COOP_ERR_OK);
+    assert_int_equal(
+        coop_vault_put(v, "acme", "openai", "sk-second-key-123", 17, prefix, &replaced),
+        COOP_ERR_OK);
     assert_true(replaced);
     assert_int_equal(coop_vault_delete(v, "acme", "openai"), COOP_ERR_OK);
     assert_int_equal(coop_vault_delete(v, "acme", "openai"), COOP_ERR_NOT_FOUND);
@@ -314,8 +316,10 @@ static void test_secret_memory_wiped_between_requests(void **state)
     char prefix[17], long_key[4097];
     memset(long_key, 'Z', 4096);
     long_key[4096] = '\0';
-    assert_int_equal(coop_vault_put(v, "acme", "openai", long_key, 4096, prefix, NULL), COOP_ERR_OK);
-    assert_int_equal(coop_vault_put(v, "acme", "gemini", "sk-short-1", 10, prefix, NULL), COOP_ERR_OK);
+    assert_int_equal(coop_vault_put(v, "acme", "openai", long_key, 4096, prefix, NULL),
+                     COOP_ERR_OK);
+    assert_int_equal(coop_vault_put(v, "acme", "gemini", "sk-short-1", 10, prefix, NULL),
+                     COOP_ERR_OK);
     struct coop_vault_secret *s = NULL;
     assert_int_equal(coop_vault_open_key(v, "acme", "openai", &s), COOP_ERR_OK);
     assert_int_equal(s->len, 4096);
@@ -334,7 +338,8 @@ static void test_refuses_bad_input(void **state)
     struct fx *f = *state;
     struct coop_vault *v = open_with(f, KEY_A, NULL);
     char prefix[17];
-    assert_int_equal(coop_vault_put(v, "acme", "openai", "short", 5, prefix, NULL), COOP_ERR_INVALID);
+    assert_int_equal(coop_vault_put(v, "acme", "openai", "short", 5, prefix, NULL),
+                     COOP_ERR_INVALID);
     assert_int_equal(coop_vault_put(v, "acme", "openai", "sk-with\r\nheader", 15, prefix, NULL),
                      COOP_ERR_INVALID);
     assert_int_equal(coop_vault_put(v, "acme", "openai", "sk-with space1", 14, prefix, NULL),
