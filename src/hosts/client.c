@@ -40,7 +40,13 @@ static bool host_is_loopback(const char *h, size_t n)
         return true;
     if (n == 5 && !strncmp(h, "[::1]", 5))
         return true;
-    return n >= 4 && !strncmp(h, "127.", 4);
+    /* 127.0.0.0/8, written as an address (127.0.0.1.example.com is a name). */
+    if (n < 7 || strncmp(h, "127.", 4))
+        return false;
+    for (size_t i = 4; i < n; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || h[i] == '.'))
+            return false;
+    return true;
 }
 
 /* https, or http to a loopback address (the emulator in tests). */

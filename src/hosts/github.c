@@ -65,8 +65,10 @@ static coop_err gh_file_parse(const char *body, size_t len, struct coop_buf *out
     const char *type = coop_json_str(o, "type"), *enc = coop_json_str(o, "encoding");
     const char *content = coop_json_str(o, "content");
     if ((type && strcmp(type, "file")) || !enc || strcmp(enc, "base64") || !content) {
+        /* A directory or symlink where a file was expected: not there. */
+        err = type && strcmp(type, "file") ? COOP_ERR_NOT_FOUND : COOP_ERR_PROTOCOL;
         json_object_put(o);
-        return type && strcmp(type, "file") ? COOP_ERR_NOT_FOUND : COOP_ERR_PROTOCOL;
+        return err;
     }
     size_t n = strlen(content), k = 0;
     char *clean = malloc(n + 1);
