@@ -62,8 +62,12 @@ COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=64 COOP_WORKER
   "$BUILD/coopd" serve 2>"$tmp/coopd.log" & COOPD=$!
 wait_up "$P"
 echo "-- webhooks" >&2
+cpu_ticks() { awk '{print $14 + $15}' /proc/$COOPD/stat; }
+CPU0=$(cpu_ticks)
 WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$" \
+  /usr/bin/time -f "%U %S" -o "$tmp/wrk.cpu" \
   wrk -t2 -c64 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$P/" | tee "$tmp/wrk.txt" >&2
+CPU1=$(cpu_ticks)
 T_END=$(date +%s.%N)
 # Wait for the workers to process every stored delivery.
 python3 - "$tmp/coop.db" "$T_END" >"$tmp/drain.txt" <<'PY'
@@ -81,11 +85,13 @@ first = db.execute("SELECT MIN(received_at) FROM coop_webhook_deliveries").fetch
 last = db.execute("SELECT MAX(processed_at) FROM coop_webhook_processed").fetchone()[0]
 print(rows, done, once, "%.3f" % ((last - first) / 1000.0), "%.3f" % (t_drained - t_end))
 PY
+CPU2=$(cpu_ticks)
 RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$COOPD/status)
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 kill -TERM $COOPD; wait $COOPD || true
 
-python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" "$LOAD_START" "$LOAD_END" <<'PY'
+python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" "$LOAD_START" "$LOAD_END" \
+  "$CPU0" "$CPU1" "$CPU2" "$(cat "$tmp/wrk.cpu")" <<'PY'
 import re, sys
 wrk = open(sys.argv[1]).read()
 rows, done, once, span, tail = open(sys.argv[2]).read().split()
@@ -110,6 +116,17 @@ print("  stored / acknowledged      : %10s / %d (every ack stored: %s)" % (rows,
 print("  processed exactly once     : %10s of %s" % (once, rows))
 print("  processing rate (10 KB push parsed + recorded): %.0f deliveries/s, queue drained %.1f s after the load" % (int(done) / float(span), float(tail)))
 print("  coopd RSS after the run    : %10.1f MB" % (rss / 1024.0))
+tick = 100.0  # getconf CLK_TCK
+cpu_ingest = (int(sys.argv[10]) - int(sys.argv[9])) / tick
+cpu_total = (int(sys.argv[11]) - int(sys.argv[9])) / tick
+wrk_cpu = sum(float(x) for x in sys.argv[12].split())
+per = cpu_ingest / max(acks, 1) * 1e6
+per_all = cpu_total / max(int(rows), 1) * 1e6
+print("  coopd CPU per delivery     : %10.0f us during the load (ingest + concurrent processing),"
+      " %.0f us ingest+process in all" % (per, per_all))
+print("  wrk CPU per request        : %10.0f us" % (wrk_cpu / max(total, 1) * 1e6))
+print("  CPU-bound ceiling, 2 idle cores: %.0f deliveries/s ingested and processed"
+      " (2 s of CPU / (coopd + wrk CPU per delivery))" % (2.0 / (per_all / 1e6 + wrk_cpu / max(total, 1))))
 print("  machine load average       : %s at start, %s at end (%d cores)" % (sys.argv[7], sys.argv[8], __import__("os").cpu_count()))
 PY
 echo

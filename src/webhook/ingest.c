@@ -102,21 +102,22 @@ struct pending {
     bool done;
     bool duplicate;
     coop_err err;
+    /* Each waiter sleeps on its own condition, so a commit wakes exactly
+     * the requests it carried, not every request waiting. */
+    pthread_cond_t cond;
     struct pending *next;
 };
 
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t work;
-    pthread_cond_t finished;
     struct pending *head, **tail;
     bool running, stop;
     pthread_t thread;
     struct coop_store *store;
     const struct coop_config *config;
 } C = {.lock = PTHREAD_MUTEX_INITIALIZER,
-       .work = PTHREAD_COND_INITIALIZER,
-       .finished = PTHREAD_COND_INITIALIZER};
+       .work = PTHREAD_COND_INITIALIZER};
 
 struct group {
     struct pending *items[MAX_GROUP];
@@ -184,8 +185,8 @@ static void *committer_main(void *arg)
         for (int i = 0; i < g.n; i++) {
             g.items[i]->err = err;
             g.items[i]->done = true;
+            pthread_cond_signal(&g.items[i]->cond);
         }
-        pthread_cond_broadcast(&C.finished);
     }
     pthread_mutex_unlock(&C.lock);
     return NULL;
@@ -200,12 +201,16 @@ static coop_err submit(struct pending *p)
         return COOP_ERR_UNAVAILABLE;
     }
     p->next = NULL;
+    pthread_cond_init(&p->cond, NULL);
+    bool idle = C.head == NULL;
     *C.tail = p;
     C.tail = &p->next;
-    pthread_cond_signal(&C.work);
+    if (idle)
+        pthread_cond_signal(&C.work);
     while (!p->done)
-        pthread_cond_wait(&C.finished, &C.lock);
+        pthread_cond_wait(&p->cond, &C.lock);
     pthread_mutex_unlock(&C.lock);
+    pthread_cond_destroy(&p->cond);
     return p->err;
 }
 
