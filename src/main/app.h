@@ -63,5 +63,8 @@ int coop_cmd_repos(int argc, char **argv);
 /* Production refusals shared by serve and check: prints each failure,
  * returns how many there were. */
 int coop_app_production_failures(const struct coop_app *app, bool print);
+/* The Model Router's provider compliance checks: prints the report to
+ * stdout when print, else logs it; returns how many failed. */
+int coop_app_router_check(const struct coop_app *app, bool print);
 
 #endif

@@ -13,6 +13,7 @@ int coop_cmd_check(int argc, char **argv)
     if (rc)
         return rc;
     int failures = coop_app_production_failures(&app, true);
+    failures += coop_app_router_check(&app, true);
     printf("mode: %s\n", app.config.production ? "production" : "development");
     printf("api token: %s\n", app.config.api_token ? "set" : "not set");
     printf("tls: %s\n", app.config.tls_cert[0] ? "in process"

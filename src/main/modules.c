@@ -12,6 +12,7 @@ extern const struct coop_app_module coop_attest_module;
 extern const struct coop_app_module coop_graph_module;
 extern const struct coop_app_module coop_sanitize_module;
 extern const struct coop_app_module coop_hosts_module;
+extern const struct coop_app_module coop_router_module;
 
 const struct coop_app_module *const coop_app_modules[] = {
     &coop_jobs_module,
@@ -22,5 +23,6 @@ const struct coop_app_module *const coop_app_modules[] = {
     &coop_graph_module,
     &coop_sanitize_module,
     &coop_hosts_module,
+    &coop_router_module,
     NULL,
 };

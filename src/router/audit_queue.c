@@ -1,0 +1,186 @@
+/*
+ * The router's audit rows go through one writer thread: the router thread
+ * and the HTTP threads queue a copy and move on, the writer appends each
+ * row with coop_audit_append (one durable transaction each). Rows are
+ * metadata only: never a key, a prompt, a response or code.
+ */
+#include "router_int.h"
+
+#include "coop/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUDIT_QUEUE_MAX 100000
+
+struct audit_item {
+    struct audit_item *next;
+    struct coop_audit_row row;
+    char customer[128], provider[32], model[128], request_id[72], zero_retention[128];
+    char *sanitizer_counts;
+};
+
+struct audit_queue {
+    struct coop_store *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct audit_item *head, *tail;
+    size_t n;
+    bool stop;
+};
+
+static void write_item(struct audit_queue *q, struct audit_item *it)
+{
+    coop_err err = coop_audit_append(q->store, &it->row);
+    if (err)
+        coop_log_error("audit row not written", COOP_F_ERR(err),
+                       COOP_F_STR("request_id", it->request_id));
+    free(it->sanitizer_counts);
+    free(it);
+}
+
+static void *writer(void *arg)
+{
+    struct audit_queue *q = arg;
+    pthread_mutex_lock(&q->lock);
+    for (;;) {
+        while (!q->head && !q->stop)
+            pthread_cond_wait(&q->cond, &q->lock);
+        if (!q->head && q->stop)
+            break;
+        struct audit_item *it = q->head;
+        q->head = it->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+        pthread_mutex_unlock(&q->lock);
+        write_item(q, it);
+        pthread_mutex_lock(&q->lock);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out)
+{
+    struct audit_queue *q = calloc(1, sizeof *q);
+    if (!q)
+        return COOP_ERR_NOMEM;
+    q->store = store;
+    pthread_mutex_init(&q->lock, NULL);
+    pthread_cond_init(&q->cond, NULL);
+    if (pthread_create(&q->thread, NULL, writer, q)) {
+        pthread_mutex_destroy(&q->lock);
+        pthread_cond_destroy(&q->cond);
+        free(q);
+        return COOP_ERR_INTERNAL;
+    }
+    *out = q;
+    return COOP_ERR_OK;
+}
+
+#define COPY(field)                                                                                \
+    do {                                                                                           \
+        coop_strlcpy(it->field, row->field ? row->field : "", sizeof it->field);                   \
+        it->row.field = row->field ? it->field : NULL;                                             \
+    } while (0)
+
+void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row)
+{
+    struct audit_item *it = calloc(1, sizeof *it);
+    if (!it) {
+        coop_log_error("audit row dropped: out of memory");
+        return;
+    }
+    it->row = *row;
+    COPY(customer);
+    COPY(provider);
+    COPY(model);
+    COPY(request_id);
+    COPY(zero_retention);
+    if (row->sanitizer_counts)
+        it->sanitizer_counts = strdup(row->sanitizer_counts);
+    it->row.sanitizer_counts = it->sanitizer_counts;
+    it->row.target = NULL;
+    pthread_mutex_lock(&q->lock);
+    if (q->n >= AUDIT_QUEUE_MAX) {
+        /* The store cannot keep up: write this one here rather than drop it. */
+        pthread_mutex_unlock(&q->lock);
+        write_item(q, it);
+        return;
+    }
+    if (q->tail)
+        q->tail->next = it;
+    else
+        q->head = it;
+    q->tail = it;
+    q->n++;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+}
+
+void audit_queue_free(struct audit_queue *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_lock(&q->lock);
+    q->stop = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    pthread_join(q->thread, NULL);
+    pthread_mutex_destroy(&q->lock);
+    pthread_cond_destroy(&q->cond);
+    free(q);
+}
+
+void router_finish_audit(struct call *call)
+{
+    struct coop_router *r = call->router;
+    int64_t ms = (coop_clock_mono_ns() - call->start_ns) / 1000000;
+    struct coop_audit_row row = {
+        .customer = call->customer[0] ? call->customer : NULL,
+        .provider = call->provider,
+        .model = call->model,
+        .timestamp_ms = coop_clock_now_ms(),
+        .request_id = call->request_id,
+        .status = call->status,
+        .status_code = call->status_code ? call->status_code : 499,
+        .byok = call->byok,
+        .zero_retention = call->zero_retention,
+        .sanitizer_counts = call->sanitizer_counts,
+        .latency_ms = ms,
+        .input_tokens = call->t.input_tokens,
+        .output_tokens = call->t.output_tokens,
+        .attempts = 1,
+    };
+    char labels[96];
+    snprintf(labels, sizeof labels, "provider=\"%s\",status=\"%s\"", call->provider, call->status);
+    coop_metric_inc("coop_llm_requests_total", "LLM requests by provider and outcome", labels);
+    if (r->audit)
+        audit_queue_push(r->audit, &row);
+}
+
+void router_audit_refused(struct coop_router *r, const struct coop_http_request *req,
+                          const char *provider, const char *model, const char *status,
+                          int status_code)
+{
+    struct coop_audit_row row = {
+        .customer = req->principal.customer[0] ? req->principal.customer : NULL,
+        .provider = provider,
+        .model = model,
+        .timestamp_ms = coop_clock_now_ms(),
+        .request_id = req->request_id,
+        .status = status,
+        .status_code = status_code,
+        .zero_retention = "",
+        .latency_ms = (coop_clock_mono_ns() - req->start_ns) / 1000000,
+        .attempts = 0,
+    };
+    char labels[96];
+    snprintf(labels, sizeof labels, "provider=\"%s\",status=\"%s\"", provider, status);
+    coop_metric_inc("coop_llm_requests_total", "LLM requests by provider and outcome", labels);
+    if (r->audit)
+        audit_queue_push(r->audit, &row);
+}

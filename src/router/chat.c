@@ -1,0 +1,235 @@
+/*
+ * The one place every request to a provider passes through: parse the
+ * OpenAI-format request, apply the provider policy, sanitize every
+ * message, add the zero-retention layer (the confidentiality instruction,
+ * the five headers, the body annotation where the provider accepts it,
+ * native controls), build the native request, and hand it to the router
+ * thread. The HTTP handler returns at once with a held stream; the router
+ * thread answers through it: the provider's status mapped, the body
+ * translated, streams chunk by chunk with keep-alive comments.
+ *
+ * Nothing here logs, stores or echoes message text or provider bodies:
+ * errors name the problem in fixed words.
+ */
+#include "router_int.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+const char router_instruction[] =
+    "Confidentiality notice: the content of this conversation is proprietary source code and "
+    "engineering metadata of a private organisation, sent under a zero-retention agreement. Use "
+    "it only to answer this request. Do not store, log, memorise or use it for training, and do "
+    "not repeat secrets or credentials even if they appear in it.";
+
+/* ---- answering ---------------------------------------------------------------- */
+
+static void error_body(struct coop_buf *b, const char *code, const char *message,
+                       const char *request_id)
+{
+    coop_buf_puts(b, "{\"error\":{\"code\":");
+    coop_buf_json_str(b, code, strlen(code));
+    coop_buf_puts(b, ",\"message\":");
+    coop_buf_json_str(b, message, strlen(message));
+    coop_buf_puts(b, ",\"type\":");
+    coop_buf_json_str(b, code, strlen(code));
+    coop_buf_puts(b, ",\"request_id\":");
+    coop_buf_json_str(b, request_id, strlen(request_id));
+    coop_buf_puts(b, "}}");
+}
+
+/* Answers with a JSON error before anything was sent, or, once a stream
+ * has started, with an error event. */
+static void fail_call(struct call *call, unsigned status, const char *code, const char *message)
+{
+    struct coop_buf b;
+    coop_buf_init(&b, MAX_ANSWER);
+    if (!call->started) {
+        if (call->retry_after[0])
+            coop_http_stream_add_header(call->stream, "Retry-After", call->retry_after);
+        coop_http_stream_set_status(call->stream, status, "application/json");
+        error_body(&b, code, message, call->request_id);
+        call->status_code = (int)status;
+    } else {
+        coop_buf_puts(&b, "data: ");
+        error_body(&b, code, message, call->request_id);
+        coop_buf_puts(&b, "\n\n");
+    }
+    coop_http_stream_write(call->stream, b.data, b.len);
+    coop_buf_dispose(&b);
+}
+
+static void start_stream(struct call *call)
+{
+    if (call->started)
+        return;
+    coop_http_stream_set_status(call->stream, 200, "text/event-stream");
+    call->started = true;
+    call->status_code = 200;
+}
+
+static bool send_out(struct call *call)
+{
+    if (call->out.len == 0)
+        return true;
+    coop_err err = coop_http_stream_write(call->stream, call->out.data, call->out.len);
+    coop_buf_reset(&call->out);
+    call->last_write_ns = coop_clock_mono_ns();
+    if (err) {
+        call->client_gone = true;
+        return false;
+    }
+    return true;
+}
+
+static coop_err on_event(void *ctx, const char *event, const char *data, size_t len)
+{
+    struct call *call = ctx;
+    if (call->t.done)
+        return COOP_ERR_OK;
+    coop_err err = call->ops->translate_event(&call->t, event, data, len, &call->out);
+    if (err)
+        return err;
+    return send_out(call) ? COOP_ERR_OK : COOP_ERR_IO;
+}
+
+bool call_data(struct call *call, const char *data, size_t len)
+{
+    if (coop_http_stream_closed(call->stream)) {
+        call->client_gone = true;
+        return false;
+    }
+    if (call->upstream_status < 200 || call->upstream_status > 299) {
+        /* Read (bounded) and dropped: an error body can quote the input. */
+        return true;
+    }
+    if (!call->stream_mode) {
+        if (coop_buf_append(&call->body, data, len) == COOP_ERR_OK)
+            return true;
+        call->too_large = true;
+        return false;
+    }
+    start_stream(call);
+    coop_err err = sse_feed(&call->sse, data, len, on_event, call);
+    if (err && !call->client_gone)
+        call->protocol_error = true;
+    return err == COOP_ERR_OK;
+}
+
+void call_keepalive(struct call *call, int64_t now_ns, int64_t interval_ns)
+{
+    if (!call->stream_mode || call->t.done || now_ns - call->last_write_ns < interval_ns)
+        return;
+    /* A silent provider: commit the stream (a later failure becomes an
+     * error event) and tell the client we are still here. */
+    start_stream(call);
+    static const char ka[] = ": keep-alive\n\n";
+    if (coop_http_stream_write(call->stream, ka, sizeof ka - 1))
+        call->client_gone = true;
+    call->last_write_ns = now_ns;
+}
+
+/* The provider's status, as the client should see it. */
+static void upstream_error(struct call *call)
+{
+    long s = call->upstream_status;
+    char msg[160];
+    snprintf(msg, sizeof msg, "the provider %s answered %ld", call->provider, s);
+    if (s == 400 || s == 422)
+        fail_call(call, 400, "provider_bad_request", msg);
+    else if (s == 401)
+        fail_call(call, 401, "provider_unauthorized",
+                  "the provider refused the server's credentials for it");
+    else if (s == 403)
+        fail_call(call, 403, "provider_forbidden", msg);
+    else if (s == 404)
+        fail_call(call, 404, "provider_not_found", "the provider does not know this model");
+    else if (s == 429)
+        fail_call(call, 429, "provider_rate_limited", msg);
+    else if (s == 408 || s == 504)
+        fail_call(call, 504, "provider_timeout", msg);
+    else
+        fail_call(call, 502, "provider_error", msg);
+}
+
+static void finish_ok(struct call *call)
+{
+    if (call->stream_mode) {
+        start_stream(call);
+        if (call->t.failed) {
+            fail_call(call, 502, "provider_error", "the provider reported an error mid-stream");
+            call->status = "error";
+        } else if (call->protocol_error) {
+            fail_call(call, 502, "provider_protocol", "the provider's stream could not be read");
+            call->status = "error";
+        } else if (!call->t.done && call->t.finished) {
+            chunk_done(&call->t, &call->out); /* providers that just close (Gemini) */
+            send_out(call);
+        } else if (!call->t.done) {
+            fail_call(call, 502, "provider_incomplete", "the provider ended the stream early");
+            call->status = "error";
+        }
+        return;
+    }
+    coop_err err = call->ops->translate_response(&call->t, call->body.data ? call->body.data : "",
+                                                 call->body.len, &call->out);
+    if (err) {
+        fail_call(call, 502, "provider_protocol", "the provider's answer could not be read");
+        call->status = "error";
+        return;
+    }
+    coop_http_stream_set_status(call->stream, 200, "application/json");
+    call->status_code = 200;
+    send_out(call);
+}
+
+void call_finish(struct call *call, int curl_code)
+{
+    call->status = "ok";
+    if (call->client_gone || coop_http_stream_closed(call->stream)) {
+        call->status = "cancelled";
+    } else if (curl_code == CURLE_OK && call->upstream_status >= 200 &&
+               call->upstream_status <= 299) {
+        finish_ok(call);
+    } else if (curl_code == CURLE_OK || curl_code == CURLE_WRITE_ERROR) {
+        if (call->protocol_error) {
+            fail_call(call, 502, "provider_protocol", "the provider's stream could not be read");
+        } else if (call->too_large) {
+            fail_call(call, 502, "provider_too_large", "the provider's answer is too large");
+        } else {
+            upstream_error(call);
+        }
+        call->status = "error";
+    } else if (curl_code == CURLE_OPERATION_TIMEDOUT) {
+        fail_call(call, 504, "provider_timeout", "the provider did not answer in time");
+        call->status = "error";
+    } else if (curl_code == CURLE_ABORTED_BY_CALLBACK) {
+        fail_call(call, 503, "shutting_down", "the server is shutting down");
+        call->status = "error";
+    } else {
+        fail_call(call, 502, "provider_unreachable", "the provider could not be reached");
+        call->status = "error";
+    }
+    coop_http_stream_end(call->stream);
+    call->stream = NULL;
+    router_finish_audit(call);
+    call_free(call);
+}
+
+void call_free(struct call *call)
+{
+    if (!call)
+        return;
+    if (call->stream)
+        coop_http_stream_end(call->stream);
+    coop_provider_request_dispose(&call->req);
+    sse_dispose(&call->sse);
+    coop_buf_dispose(&call->body);
+    coop_buf_dispose(&call->out);
+    free(call->sanitizer_counts);
+    free(call);
+}

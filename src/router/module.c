@@ -1,0 +1,286 @@
+/*
+ * The router module: its state (policy, sanitizer, outbound client, audit
+ * writer), its routes, and the admin side of the policy. Every policy
+ * change is written to the config-change log with who made it and what
+ * changed, field by field (a policy holds no key).
+ */
+#include "router_int.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHAT_MAX_BODY (8u << 20)
+#define POLICY_MAX_BODY (1u << 20)
+
+const struct coop_policy *router_policy_hold(struct coop_router *r)
+{
+    pthread_rwlock_rdlock(&r->policy_lock);
+    return r->policy;
+}
+
+void router_policy_release(struct coop_router *r)
+{
+    pthread_rwlock_unlock(&r->policy_lock);
+}
+
+/* ---- handlers ----------------------------------------------------------------- */
+
+static void chat_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    struct coop_router *r = ctx;
+    struct json_object *body = NULL;
+    if (coop_json_parse(req->body, req->body_len, 64, true, &body) ||
+        !json_object_is_type(body, json_type_object)) {
+        json_object_put(body);
+        coop_http_error(res, req, 400, "invalid_json", "the body must be a JSON object");
+        return;
+    }
+    router_chat(r, req, res, body);
+}
+
+/* Well-known models listed for a provider whose policy names none. */
+static const char *const known_models[][4] = {
+    {"openai", "gpt-4o", "gpt-4o-mini", "gpt-4.1"},
+    {"anthropic", "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-1"},
+    {"gemini", "gemini-2.5-pro", "gemini-2.5-flash", NULL},
+    {"deepseek", "deepseek-chat", "deepseek-reasoner", NULL},
+    {"selfhosted", NULL, NULL, NULL},
+};
+
+static void add_model(struct json_object *data, const char *provider, const char *model)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s/%s", provider, model);
+    struct json_object *m = json_object_new_object();
+    json_object_object_add(m, "id", json_object_new_string(id));
+    json_object_object_add(m, "object", json_object_new_string("model"));
+    json_object_object_add(m, "created", json_object_new_int64(0));
+    json_object_object_add(m, "owned_by", json_object_new_string(provider));
+    json_object_array_add(data, m);
+}
+
+static void models_handler(struct coop_http_request *req, struct coop_http_response *res,
+                           void *ctx)
+{
+    struct coop_router *r = ctx;
+    struct json_object *root = json_object_new_object(), *data = json_object_new_array();
+    const struct coop_policy *p = router_policy_hold(r);
+    for (size_t i = 0; coop_providers[i]; i++) {
+        const char *name = coop_providers[i]->name;
+        const struct coop_provider_policy *pp = coop_policy_provider(p, name);
+        if (!pp || !pp->enabled || (strcmp(name, "deepseek") == 0 && !pp->dpa_approved))
+            continue;
+        for (size_t k = 0; k < pp->nmodels; k++)
+            add_model(data, name, pp->models[k]);
+        if (pp->nmodels)
+            continue;
+        for (size_t k = 0; k < sizeof known_models / sizeof known_models[0]; k++)
+            if (strcmp(known_models[k][0], name) == 0)
+                for (size_t j = 1; j < 4 && known_models[k][j]; j++)
+                    add_model(data, name, known_models[k][j]);
+    }
+    router_policy_release(r);
+    json_object_object_add(root, "object", json_object_new_string("list"));
+    json_object_object_add(root, "data", data);
+    coop_http_json(res, 200, root);
+    json_object_put(root);
+    (void)req;
+}
+
+static void policy_get(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    struct coop_router *r = ctx;
+    struct json_object *j = coop_policy_to_json(router_policy_hold(r));
+    router_policy_release(r);
+    coop_http_json(res, 200, j);
+    json_object_put(j);
+    (void)req;
+}
+
+/* {"changes":[{"provider","field","from","to"}]} between two policies. */
+static char *policy_diff(const struct coop_policy *a, const struct coop_policy *b)
+{
+    struct json_object *ja = coop_policy_to_json(a), *jb = coop_policy_to_json(b);
+    struct json_object *pa = coop_json_obj(ja, "providers"), *pb = coop_json_obj(jb, "providers");
+    struct json_object *changes = json_object_new_array();
+    for (size_t i = 0; coop_providers[i]; i++) {
+        const char *name = coop_providers[i]->name;
+        struct json_object *oa = coop_json_obj(pa, name), *ob = coop_json_obj(pb, name);
+        if (!oa && !ob)
+            continue;
+        struct json_object *keys = ob ? ob : oa;
+        json_object_object_foreach(keys, field, v)
+        {
+            (void)v;
+            struct json_object *va = NULL, *vb = NULL;
+            if (oa)
+                json_object_object_get_ex(oa, field, &va);
+            if (ob)
+                json_object_object_get_ex(ob, field, &vb);
+            if (va && vb && json_object_equal(va, vb))
+                continue;
+            struct json_object *c = json_object_new_object();
+            json_object_object_add(c, "provider", json_object_new_string(name));
+            json_object_object_add(c, "field", json_object_new_string(field));
+            json_object_object_add(c, "from", json_object_get(va));
+            json_object_object_add(c, "to", json_object_get(vb));
+            json_object_array_add(changes, c);
+        }
+    }
+    struct json_object *d = json_object_new_object();
+    json_object_object_add(d, "changes", changes);
+    char *out = strdup(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+    json_object_put(d);
+    json_object_put(ja);
+    json_object_put(jb);
+    return out;
+}
+
+static void policy_put(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    struct coop_router *r = ctx;
+    struct coop_policy *np = NULL;
+    char err[200] = "";
+    if (coop_policy_parse(req->body, req->body_len, &np, err, sizeof err)) {
+        coop_http_error(res, req, 400, "invalid_policy", err);
+        return;
+    }
+    pthread_rwlock_wrlock(&r->policy_lock);
+    struct coop_policy *old = r->policy;
+    char *detail = policy_diff(old, np);
+    coop_err e = coop_audit_config_change(r->store, req->principal.token_id, "policy",
+                                          detail ? detail : "{}");
+    if (e) {
+        pthread_rwlock_unlock(&r->policy_lock);
+        free(detail);
+        coop_policy_free(np);
+        coop_http_error(res, req, 503, "store_unavailable",
+                        "the change could not be logged, so it was not applied");
+        return;
+    }
+    r->policy = np;
+    pthread_rwlock_unlock(&r->policy_lock);
+    coop_policy_free(old);
+    free(detail);
+    coop_log_info("provider policy changed", COOP_F_STR("actor", req->principal.token_id));
+    struct json_object *j = coop_policy_to_json(np);
+    /* Readers no longer see old; np stays until the next change, which
+     * takes the write lock first. */
+    coop_http_json(res, 200, j);
+    json_object_put(j);
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static void router_curl_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static coop_err check_urls(const struct coop_config *cfg)
+{
+    for (size_t i = 0; coop_providers[i]; i++) {
+        const char *url = coop_config_get(cfg, coop_providers[i]->base_url_var);
+        if (url && !coop_router_url_allowed(url)) {
+            coop_log_error("provider base URL refused: https required (http only to loopback)",
+                           COOP_F_STR("variable", coop_providers[i]->base_url_var));
+            return COOP_ERR_CONFIG;
+        }
+    }
+    return COOP_ERR_OK;
+}
+
+static long setting(const struct coop_config *cfg, const char *name, long dflt, long min, long max)
+{
+    long v = dflt;
+    char err[160];
+    if (coop_config_get_int(cfg, name, dflt, min, max, &v, err, sizeof err))
+        coop_log_warn("setting out of range, default used", COOP_F_STR("variable", name));
+    return v;
+}
+
+coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
+                         struct coop_vault *vault, struct coop_router **out)
+{
+    static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+    coop_err err = check_urls(cfg);
+    if (err)
+        return err;
+    struct coop_router *r = calloc(1, sizeof *r);
+    if (!r)
+        return COOP_ERR_NOMEM;
+    r->cfg = cfg;
+    r->store = store;
+    r->vault = vault;
+    pthread_rwlock_init(&r->policy_lock, NULL);
+    r->timeout_ms = setting(cfg, "COOP_ROUTER_TIMEOUT_MS", 300000, 100, 3600000);
+    r->connect_timeout_ms = setting(cfg, "COOP_ROUTER_CONNECT_TIMEOUT_MS", 10000, 50, 120000);
+    long keepalive = setting(cfg, "COOP_ROUTER_KEEPALIVE_MS", 15000, 10, 600000);
+    char msg[200] = "";
+    err = coop_policy_load(cfg, &r->policy, msg, sizeof msg);
+    if (err) {
+        fprintf(stderr, "coopd: %s\n", msg);
+        coop_router_free(r);
+        return err;
+    }
+    pthread_once(&curl_once, router_curl_init);
+    err = coop_sanitizer_new(&r->sanitizer);
+    if (!err)
+        err = client_new(keepalive, &r->client);
+    if (err) {
+        coop_router_free(r);
+        return err;
+    }
+    *out = r;
+    return COOP_ERR_OK;
+}
+
+coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv)
+{
+    const struct coop_http_route routes[] = {
+        {"POST", "/v1/chat/completions", COOP_SCOPE_LLM, CHAT_MAX_BODY, chat_handler, r, false},
+        {"GET", "/v1/models", COOP_SCOPE_LLM, 0, models_handler, r, false},
+        {"POST", "/v1/ask", COOP_SCOPE_LLM, CHAT_MAX_BODY, router_ask_handler, r, false},
+        {"GET", "/v1/admin/policy", COOP_SCOPE_ADMIN, 0, policy_get, r, false},
+        {"PUT", "/v1/admin/policy", COOP_SCOPE_ADMIN, POLICY_MAX_BODY, policy_put, r, false},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        coop_err err = coop_http_add_route(srv, &routes[i]);
+        if (err)
+            return err;
+    }
+    return COOP_ERR_OK;
+}
+
+coop_err coop_router_start(struct coop_router *r)
+{
+    coop_err err = audit_queue_new(r->store, &r->audit);
+    if (!err)
+        err = client_start(r->client);
+    return err;
+}
+
+void coop_router_stop(struct coop_router *r)
+{
+    if (!r)
+        return;
+    client_stop(r->client);
+    audit_queue_free(r->audit);
+    r->audit = NULL;
+}
+
+void coop_router_free(struct coop_router *r)
+{
+    if (!r)
+        return;
+    coop_router_stop(r);
+    client_free(r->client);
+    if (r->sanitizer)
+        coop_sanitizer_free(r->sanitizer);
+    coop_policy_free(r->policy);
+    pthread_rwlock_destroy(&r->policy_lock);
+    free(r);
+}

@@ -1,0 +1,177 @@
+/*
+ * Internal to the router: the module's state, the outbound client (one
+ * thread driving libcurl's multi interface), the SSE parser and the
+ * helpers the provider backends share.
+ */
+#ifndef COOP_ROUTER_INT_H
+#define COOP_ROUTER_INT_H
+
+#include "coop/audit.h"
+#include "coop/http.h"
+#include "coop/router.h"
+#include "coop/sanitize.h"
+
+#include <pthread.h>
+
+/* ---- SSE parsing ---------------------------------------------------------- */
+
+/* An incremental text/event-stream parser: bytes in any split, one callback
+ * per complete event. Lines and events are bounded. */
+typedef coop_err (*sse_event_fn)(void *ctx, const char *event, const char *data, size_t len);
+
+struct sse_parser {
+    struct coop_buf line;
+    struct coop_buf data;
+    char event[64];
+    bool has_data;
+    bool skip_lf; /* the last line ended with CR; a following LF belongs to it */
+};
+
+void sse_init(struct sse_parser *p, size_t max_event);
+void sse_dispose(struct sse_parser *p);
+/* Feeds bytes; stops at and returns the first error of fn. */
+coop_err sse_feed(struct sse_parser *p, const char *buf, size_t len, sse_event_fn fn, void *ctx);
+
+/* ---- the outbound client ---------------------------------------------------- */
+
+struct router_client;
+struct call;
+
+coop_err client_new(long keepalive_ms, struct router_client **out /* OUT */);
+coop_err client_start(struct router_client *c);
+/* Hands a prepared call to the router thread (which owns it from now on). */
+void client_submit(struct router_client *c, struct call *call);
+void client_stop(struct router_client *c);
+void client_free(struct router_client *c);
+
+/* ---- the module ------------------------------------------------------------- */
+
+#define MAX_ANSWER (16u << 20)
+#define MAX_SSE_EVENT (4u << 20)
+
+struct coop_router {
+    const struct coop_config *cfg;
+    struct coop_store *store;
+    struct coop_vault *vault;
+    pthread_rwlock_t policy_lock;
+    struct coop_policy *policy;
+    struct coop_sanitizer *sanitizer;
+    struct router_client *client;
+    long timeout_ms;
+    long connect_timeout_ms;
+    struct audit_queue *audit;
+};
+
+/* The policy in force, held for reading until policy_release. */
+const struct coop_policy *router_policy_hold(struct coop_router *r);
+void router_policy_release(struct coop_router *r);
+
+/* One request in flight: what the client thread needs. */
+struct call {
+    struct coop_router *router;
+    const struct coop_provider_ops *ops;
+    struct coop_http_stream *stream;
+    struct coop_provider_request req;
+    struct coop_translate t;
+    struct sse_parser sse;
+    struct coop_buf body;  /* non-streaming answer, or an error body */
+    struct coop_buf out;   /* scratch for translated chunks */
+    bool stream_mode;
+    bool started;          /* headers decided and sent to the client */
+    bool client_gone;
+    bool protocol_error;   /* the provider's stream could not be read */
+    bool too_large;        /* the provider's answer passed MAX_ANSWER */
+    const char *status;    /* audit status: "ok", "error", "cancelled" */
+    int status_code;       /* what the client was answered */
+    long upstream_status;
+    char retry_after[16];
+    int64_t start_ns;
+    int64_t last_write_ns;
+    void *easy;         /* CURL * */
+    void *headers_list; /* struct curl_slist * */
+    struct call *next;
+    /* For the audit row. */
+    char request_id[72];
+    char customer[128];
+    char provider[32];
+    char model[128];
+    char zero_retention[128];
+    char *sanitizer_counts; /* heap JSON or NULL */
+    bool byok;
+};
+
+/* Called by the client thread when a transfer ends (curl result code).
+ * Completes the client's response, records the audit row, frees call. */
+void call_finish(struct call *call, int curl_code);
+/* Called for each piece of the upstream body. Returns false to abort. */
+bool call_data(struct call *call, const char *data, size_t len);
+/* Writes a keep-alive comment when the provider has been silent. */
+void call_keepalive(struct call *call, int64_t now_ns, int64_t interval_ns);
+void call_free(struct call *call);
+
+/* The confidentiality instruction put first in every conversation. */
+extern const char router_instruction[];
+
+/*
+ * Routes one OpenAI-format chat request (POST /v1/chat/completions and
+ * /v1/ask): answers errors itself, or starts a held stream and submits
+ * the call. Takes the reference to body.
+ */
+void router_chat(struct coop_router *r, struct coop_http_request *req,
+                 struct coop_http_response *res, struct json_object *body);
+/* POST /v1/ask. */
+void router_ask_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
+/* Queues the audit row of a finished call. */
+void router_finish_audit(struct call *call);
+/* Queues the audit row of a request refused before any call. */
+void router_audit_refused(struct coop_router *r, const struct coop_http_request *req,
+                          const char *provider, const char *model, const char *status,
+                          int status_code);
+
+/* ---- audit -------------------------------------------------------------------- */
+
+struct audit_queue;
+coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out /* OUT */);
+/* Queues a copy of row for the audit thread, which appends it with
+ * coop_audit_append; the HTTP and router threads never wait on the store. */
+void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row);
+/* Writes what is queued, then stops the thread. */
+void audit_queue_free(struct audit_queue *q);
+
+/* ---- helpers for backends ------------------------------------------------------- */
+
+/* Appends an OpenAI chat.completion.chunk ("data: ...\n\n") carrying a
+ * delta of text (NULL: none) and/or a finish reason (NULL: none). */
+coop_err chunk_delta(struct coop_translate *t, struct coop_buf *out, const char *text, size_t len,
+                     const char *finish_reason);
+/* The usage chunk (when the client asked for it) and "data: [DONE]". */
+coop_err chunk_done(struct coop_translate *t, struct coop_buf *out);
+/* A complete chat.completion with one choice. */
+coop_err completion_body(struct coop_translate *t, struct coop_buf *out, const char *text,
+                         size_t len, const char *finish_reason);
+/* The text of an OpenAI message's content (a string, or the text parts of
+ * an array) appended to out. */
+coop_err message_text(struct json_object *msg, struct coop_buf *out);
+/* Copies member key of from into to when present. */
+void copy_member(struct json_object *to, struct json_object *from, const char *key);
+/* True when model is a safe path segment (letters, digits, - _ . @ and no ..). */
+bool model_name_ok(const char *model);
+
+/* OpenAI-compatible backends (OpenAI, DeepSeek, self-hosted) share these. */
+coop_err openai_compat_build(const struct coop_provider_input *in, struct coop_provider_request *out,
+                             bool store_false);
+coop_err openai_compat_response(struct coop_translate *t, const char *body, size_t len,
+                                struct coop_buf *out);
+coop_err openai_compat_event(struct coop_translate *t, const char *event, const char *data,
+                             size_t len, struct coop_buf *out);
+/* The retention_policy annotation object (a new reference). */
+struct json_object *retention_annotation(void);
+/* Wipes and frees a buffer that held a secret. */
+void buf_wipe(struct coop_buf *b);
+/* Adds "Name: <prefix><secret>" to req, wiping the scratch copy. */
+coop_err add_secret_header(struct coop_provider_request *req, const char *name,
+                           const char *prefix, const char *secret);
+/* Serializes obj compactly into buf. */
+coop_err json_to_buf(struct json_object *obj, struct coop_buf *buf);
+
+#endif
