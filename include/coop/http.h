@@ -157,6 +157,11 @@ coop_err coop_http_stream_add_header(struct coop_http_stream *s, const char *nam
 /* Queues bytes; COOP_ERR_IO once the client has gone (stop producing). */
 coop_err coop_http_stream_write(struct coop_http_stream *s, const void *data, size_t len);
 bool coop_http_stream_closed(struct coop_http_stream *s);
+/* Sets the status (when still held), writes data and ends, in one step:
+ * the connection is woken once, with the whole answer ready. The pointer
+ * is no longer valid after it. */
+void coop_http_stream_reply(struct coop_http_stream *s, unsigned status, const char *content_type,
+                            const void *data, size_t len);
 void coop_http_stream_end(struct coop_http_stream *s);
 
 /* ---- the server -------------------------------------------------------- */

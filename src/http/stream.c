@@ -150,6 +150,28 @@ coop_err coop_http_stream_set_status(struct coop_http_stream *s, unsigned status
     return err;
 }
 
+void coop_http_stream_reply(struct coop_http_stream *s, unsigned status, const char *content_type,
+                            const void *data, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->held) {
+        s->status = status;
+        if (content_type)
+            s->content_type = content_type;
+    }
+    if (!s->gone && !s->ended && len) {
+        if (s->head > 0 && s->head == s->queue.len) {
+            coop_buf_reset(&s->queue);
+            s->head = 0;
+        }
+        coop_buf_append(&s->queue, data, len);
+    }
+    s->ended = true;
+    wake(s);
+    pthread_mutex_unlock(&s->lock);
+    unref(s);
+}
+
 coop_err coop_http_stream_add_header(struct coop_http_stream *s, const char *name,
                                      const char *value)
 {

@@ -43,7 +43,7 @@ static void error_body(struct coop_buf *b, const char *code, const char *message
 }
 
 /* Answers with a JSON error before anything was sent, or, once a stream
- * has started, with an error event. */
+ * has started, with an error event; either way the answer ends here. */
 static void fail_call(struct call *call, unsigned status, const char *code, const char *message)
 {
     struct coop_buf b;
@@ -51,23 +51,25 @@ static void fail_call(struct call *call, unsigned status, const char *code, cons
     if (!call->started) {
         if (call->retry_after[0])
             coop_http_stream_add_header(call->stream, "Retry-After", call->retry_after);
-        coop_http_stream_set_status(call->stream, status, "application/json");
         error_body(&b, code, message, call->request_id);
         call->status_code = (int)status;
+        coop_http_stream_reply(call->stream, status, "application/json", b.data, b.len);
     } else {
         coop_buf_puts(&b, "data: ");
         error_body(&b, code, message, call->request_id);
         coop_buf_puts(&b, "\n\n");
+        coop_http_stream_reply(call->stream, 200, NULL, b.data, b.len);
     }
-    coop_http_stream_write(call->stream, b.data, b.len);
+    call->stream = NULL;
     coop_buf_dispose(&b);
 }
 
+/* From here on the answer is an SSE stream: the next write sends 200 with
+ * the stream's content type (no separate wake-up for the headers). */
 static void start_stream(struct call *call)
 {
     if (call->started)
         return;
-    coop_http_stream_set_status(call->stream, 200, "text/event-stream");
     call->started = true;
     call->status_code = 200;
 }
@@ -182,9 +184,9 @@ static void finish_ok(struct call *call)
         call->status = "error";
         return;
     }
-    coop_http_stream_set_status(call->stream, 200, "application/json");
     call->status_code = 200;
-    send_out(call);
+    coop_http_stream_reply(call->stream, 200, "application/json", call->out.data, call->out.len);
+    call->stream = NULL;
 }
 
 void call_finish(struct call *call, int curl_code)
@@ -214,7 +216,8 @@ void call_finish(struct call *call, int curl_code)
         fail_call(call, 502, "provider_unreachable", "the provider could not be reached");
         call->status = "error";
     }
-    coop_http_stream_end(call->stream);
+    if (call->stream)
+        coop_http_stream_end(call->stream);
     call->stream = NULL;
     router_finish_audit(call);
     call_free(call);

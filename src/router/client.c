@@ -22,6 +22,8 @@ struct router_client {
     bool stop;
     long keepalive_ms;
     struct call *active; /* added to the multi handle (thread-only) */
+    CURL *spare[64];     /* reset easy handles kept for reuse (thread-only) */
+    size_t nspare;
 };
 
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -51,9 +53,9 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     return n;
 }
 
-static coop_err setup_easy(struct call *call)
+static coop_err setup_easy(struct router_client *c, struct call *call)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = c->nspare ? c->spare[--c->nspare] : curl_easy_init();
     if (!e)
         return COOP_ERR_NOMEM;
     struct curl_slist *hl = NULL;
@@ -113,7 +115,12 @@ static void finish_one(struct router_client *c, CURL *e, CURLcode code)
     }
     curl_slist_free_all(call->headers_list);
     call->headers_list = NULL;
-    curl_easy_cleanup(e);
+    if (c->nspare < sizeof c->spare / sizeof c->spare[0]) {
+        curl_easy_reset(e);
+        c->spare[c->nspare++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
     call->easy = NULL;
     call_finish(call, (int)code);
 }
@@ -128,7 +135,7 @@ static void add_pending(struct router_client *c)
         struct call *call = list;
         list = list->next;
         call->next = NULL;
-        coop_err err = setup_easy(call);
+        coop_err err = setup_easy(c, call);
         if (!err && curl_multi_add_handle(c->multi, call->easy) != CURLM_OK)
             err = COOP_ERR_INTERNAL;
         if (err) {
@@ -234,6 +241,8 @@ void client_free(struct router_client *c)
     add_pending(c);
     while (c->active)
         finish_one(c, c->active->easy, CURLE_ABORTED_BY_CALLBACK);
+    while (c->nspare)
+        curl_easy_cleanup(c->spare[--c->nspare]);
     curl_multi_cleanup(c->multi);
     pthread_mutex_destroy(&c->lock);
     free(c);
