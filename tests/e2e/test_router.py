@@ -436,6 +436,41 @@ def test_byok_customer_key():
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def test_ask_with_graph_facts():
+    repo_dir = tempfile.mkdtemp(prefix="coop-e2e-askrepo-")
+    genv = dict(os.environ, GIT_AUTHOR_NAME="Ada Lovelace", GIT_AUTHOR_EMAIL="ada@example.com",
+                GIT_COMMITTER_NAME="Ada Lovelace", GIT_COMMITTER_EMAIL="ada@example.com")
+    subprocess.run(["git", "init", "-q", repo_dir], check=True, env=genv)
+    for i in range(3):
+        with open(os.path.join(repo_dir, "engine.c"), "a") as f:
+            f.write("int step%d(void) { return %d; }\n" % (i, i))
+        with open(os.path.join(repo_dir, "engine.h"), "a") as f:
+            f.write("int step%d(void);\n" % i)
+        subprocess.run(["git", "-C", repo_dir, "add", "-A"], check=True, env=genv)
+        subprocess.run(["git", "-C", repo_dir, "commit", "-q", "-m", "step %d" % i], check=True, env=genv)
+    env = provider_env()
+    with Coopd(env=env) as c:
+        out = c.run("import", "--repo", "github.com/octo/engine", "--git", repo_dir)
+        assert out.returncode == 0, out.stderr
+        code = "int step0(void) { return 0; } /* " + SECRET + " */"
+        r = c.post("/v1/ask", {"repo": "github.com/octo/engine", "path": "engine.c", "model": "openai/gpt-4o",
+                               "question": "What does step0 do?", "code": code})
+        assert r.status == 200, r.body
+        assert r.json()["choices"][0]["message"]["content"] == REPLY
+        sent = EMU.last()
+        text = json.dumps(sent.body["messages"])
+        assert "Ada Lovelace" in text and "owners and authors" in text and "engine.h" in text, text[:2000]
+        assert "What does step0 do?" in text and "int step0" in text
+        assert SECRET not in sent.raw.decode()
+        assert sent.body["messages"][0]["content"].startswith("Confidentiality notice")
+        r = c.post("/v1/ask", {"repo": "github.com/octo/engine", "path": "engine.c", "model": "anthropic/claude-x",
+                               "question": "Who owns it?", "stream": True})
+        assert r.status == 200 and stream_text(r.body)[0] == REPLY
+        assert_error_shape(c.post("/v1/ask", {"repo": "github.com/octo/none", "path": "x", "question": "?"}), 404)
+        assert_error_shape(c.post("/v1/ask", {"repo": "github.com/octo/engine", "path": "x"}), 400)
+    shutil.rmtree(repo_dir, ignore_errors=True)
+
+
 # ---- what coopd keeps ----------------------------------------------------------------
 
 def audit_rows(c):
