@@ -184,6 +184,8 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
                          struct coop_vault *vault, struct coop_router **out /* OUT */);
 /* Adds /v1/chat/completions, /v1/models, /v1/ask and GET/PUT /v1/admin/policy. */
 coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv);
+/* Sets the vault BYOK keys come from (before start; NULL: none). */
+void coop_router_set_vault(struct coop_router *r, struct coop_vault *vault);
 coop_err coop_router_start(struct coop_router *r);
 /* Stops the router thread; transfers in flight end with an error event. */
 void coop_router_stop(struct coop_router *r);

@@ -14,7 +14,7 @@ static struct coop_router *router;
 
 static coop_err register_routes(struct coop_app *app)
 {
-    coop_err err = coop_router_new(&app->config, app->store, app->vault, &router);
+    coop_err err = coop_router_new(&app->config, app->store, NULL, &router);
     if (err)
         return err;
     err = coop_router_register(router, app->http);
@@ -76,6 +76,8 @@ static coop_err start(struct coop_app *app)
     if (failures)
         coop_log_warn("provider compliance checks failed (allowed in development)",
                       COOP_F_INT("failures", failures));
+    /* The vault opens its keys at its own start, which comes before ours. */
+    coop_router_set_vault(router, app->vault);
     return coop_router_start(router);
 }
 

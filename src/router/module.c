@@ -255,6 +255,11 @@ coop_err coop_router_register(struct coop_router *r, struct coop_http_server *sr
     return COOP_ERR_OK;
 }
 
+void coop_router_set_vault(struct coop_router *r, struct coop_vault *vault)
+{
+    r->vault = vault;
+}
+
 coop_err coop_router_start(struct coop_router *r)
 {
     coop_err err = audit_queue_new(r->store, &r->audit);

@@ -27,7 +27,7 @@ KEYS = {
     "selfhosted": "sh-CANARYKEY-4e5f6a7b8c9d",
 }
 PROMPT_CANARY = "PROMPT-CANARY-5e6f7a8b"
-SECRET = "AKIAIOSFODNN7EXAMPLE"
+SECRET = "AKIAB3SKCZTKMBF6JDPY"
 PROVIDERS = ["openai", "anthropic", "gemini", "deepseek", "selfhosted"]
 MODELS = {"openai": "gpt-4o", "anthropic": "claude-sonnet-4-5", "gemini": "gemini-2.5-flash",
           "deepseek": "deepseek-chat", "selfhosted": "llama-3.1-8b"}
@@ -419,7 +419,7 @@ def test_byok_customer_key():
         assert r.status in (200, 201, 204), r.body
         r = chat(c, "openai", token=tok)
         assert r.status == 200, r.body
-        assert EMU.last().header("authorization") == "Bearer " + byok_key
+        assert EMU.last().header("authorization") == "Bearer " + byok_key, (EMU.last().headers, r.body)
         r = chat(c, "anthropic", token=tok)  # no BYOK key for it: the server's key
         assert r.status == 200, r.body
         assert EMU.last().header("x-api-key") == KEYS["anthropic"]
