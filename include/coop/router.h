@@ -21,6 +21,7 @@
 struct json_object;
 struct coop_http_server;
 struct coop_vault;
+struct coop_sanitizer;
 
 /* ---- provider backends -------------------------------------------------- */
 
@@ -177,11 +178,12 @@ struct coop_router;
 /*
  * Loads the policy, checks base URLs (a non-loopback http:// one is
  * refused) and prepares the outbound client; the thread starts with start.
- * vault (may be NULL) supplies BYOK keys for tokens bound to a customer.
- * cfg, store and vault must outlive the router.
+ * sanitizer is the compiled rule set every message passes through (shared,
+ * borrowed). cfg, store and sanitizer must outlive the router.
  */
 coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
-                         struct coop_vault *vault, struct coop_router **out /* OUT */);
+                         const struct coop_sanitizer *sanitizer,
+                         struct coop_router **out /* OUT */);
 /* Adds /v1/chat/completions, /v1/models, /v1/ask and GET/PUT /v1/admin/policy. */
 coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv);
 /* Sets the vault BYOK keys come from (before start; NULL: none). */

@@ -14,7 +14,7 @@ static struct coop_router *router;
 
 static coop_err register_routes(struct coop_app *app)
 {
-    coop_err err = coop_router_new(&app->config, app->store, NULL, &router);
+    coop_err err = coop_router_new(&app->config, app->store, app->sanitizer, &router);
     if (err)
         return err;
     err = coop_router_register(router, app->http);

@@ -203,7 +203,7 @@ static long setting(const struct coop_config *cfg, const char *name, long dflt, 
 }
 
 coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
-                         struct coop_vault *vault, struct coop_router **out)
+                         const struct coop_sanitizer *sanitizer, struct coop_router **out)
 {
     static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
     coop_err err = check_urls(cfg);
@@ -214,7 +214,7 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
         return COOP_ERR_NOMEM;
     r->cfg = cfg;
     r->store = store;
-    r->vault = vault;
+    r->sanitizer = sanitizer;
     pthread_rwlock_init(&r->policy_lock, NULL);
     r->timeout_ms = setting(cfg, "COOP_ROUTER_TIMEOUT_MS", 300000, 100, 3600000);
     r->connect_timeout_ms = setting(cfg, "COOP_ROUTER_CONNECT_TIMEOUT_MS", 10000, 50, 120000);
@@ -227,9 +227,12 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
         return err;
     }
     pthread_once(&curl_once, router_curl_init);
-    err = coop_sanitizer_new(&r->sanitizer);
-    if (!err)
-        err = client_new(keepalive, &r->client);
+    if (!sanitizer) {
+        coop_log_error("the router needs the sanitizer: nothing may leave unsanitized");
+        coop_router_free(r);
+        return COOP_ERR_INTERNAL;
+    }
+    err = client_new(keepalive, &r->client);
     if (err) {
         coop_router_free(r);
         return err;
@@ -283,8 +286,6 @@ void coop_router_free(struct coop_router *r)
         return;
     coop_router_stop(r);
     client_free(r->client);
-    if (r->sanitizer)
-        coop_sanitizer_free(r->sanitizer);
     coop_policy_free(r->policy);
     pthread_rwlock_destroy(&r->policy_lock);
     free(r);

@@ -55,7 +55,7 @@ struct coop_router {
     struct coop_vault *vault;
     pthread_rwlock_t policy_lock;
     struct coop_policy *policy;
-    struct coop_sanitizer *sanitizer;
+    const struct coop_sanitizer *sanitizer; /* the app's, borrowed */
     struct router_client *client;
     long timeout_ms;
     long connect_timeout_ms;

@@ -7,9 +7,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from coopd_harness import Coopd  # noqa: E402
 from provider_emulator import REPLY, Emulator  # noqa: E402
-from test_router import FULL_POLICY, provider_env, write_policy  # noqa: E402
+from test_router import FULL_POLICY, SlowCoopd, provider_env, write_policy  # noqa: E402
 
 TOKEN = "sdk-test-token-4b3c2d1e0f9a8b7c6d5e"
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
@@ -29,7 +28,7 @@ def main():
         env = provider_env(emu)
         env["COOP_POLICY_FILE"] = write_policy(FULL_POLICY)
         env["COOP_API_TOKEN"] = TOKEN
-        with Coopd(env=env) as c:
+        with SlowCoopd(env=env) as c:
             run_env = dict(os.environ, COOP_URL="http://127.0.0.1:%d" % c.port, COOP_TOKEN=TOKEN, EMU_URL=emu.url, REPLY=REPLY)
             r = subprocess.run(["node", "sdk.test.mjs"], cwd=NODE_DIR, env=run_env, timeout=300)
             return r.returncode
