@@ -133,7 +133,7 @@ class Coopd:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=240):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
