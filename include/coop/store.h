@@ -114,6 +114,15 @@ struct coop_store_ops {
     coop_err (*script)(void *conn, const char *sql);
     /* Cheap liveness check; a broken connection answers COOP_ERR_UNAVAILABLE. */
     coop_err (*ping)(void *conn);
+    /* Optional (NULL where the engine has no notifications): a connection
+     * of its own listening on channel; waiting on it answers COOP_ERR_OK
+     * when a notification came, COOP_ERR_TIMEOUT when none did, and
+     * COOP_ERR_UNAVAILABLE when the connection is lost. */
+    coop_err (*listen)(const char *url, const char *channel, void **listener /* OUT */);
+    coop_err (*wait)(void *listener, int timeout_ms);
+    void (*unlisten)(void *listener);
+    /* Optional: inside a transaction, signal channel's listeners at commit. */
+    coop_err (*notify)(void *conn, const char *channel);
 };
 
 extern const struct coop_store_ops coop_store_sqlite;
@@ -178,9 +187,8 @@ typedef coop_err (*coop_tx_fn)(struct coop_conn *conn, void *ctx);
 coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void *ctx);
 
 /* One statement on a pooled connection, outside any explicit transaction. */
-coop_err coop_store_exec(struct coop_store *store, const char *sql,
-                         const struct coop_param *params, size_t nparams,
-                         int64_t *changes /* OUT, may be NULL */);
+coop_err coop_store_exec(struct coop_store *store, const char *sql, const struct coop_param *params,
+                         size_t nparams, int64_t *changes /* OUT, may be NULL */);
 coop_err coop_store_query(struct coop_store *store, const char *sql,
                           const struct coop_param *params, size_t nparams, coop_row_fn fn,
                           void *ctx);
@@ -190,6 +198,30 @@ coop_err coop_store_query(struct coop_store *store, const char *sql,
 coop_err coop_conn_query_int(struct coop_conn *conn, const char *sql,
                              const struct coop_param *params, size_t nparams,
                              int64_t *out /* OUT */);
+
+/* ---- notifications across processes ----------------------------------- */
+
+/*
+ * What lets several coopd instances on one PostgreSQL wake each other (a
+ * job enqueued by one is run at once by an idle worker of another). On
+ * SQLite, which is one process, these do nothing: notify succeeds and
+ * coop_store_listen answers COOP_ERR_UNAVAILABLE.
+ *
+ * channel is an identifier: lowercase letters, digits and '_'.
+ */
+struct coop_store_listener;
+
+coop_err coop_store_listen(struct coop_store *store, const char *channel,
+                           struct coop_store_listener **out /* OUT */);
+/* Waits up to timeout_ms: COOP_ERR_OK when notified (or when the listening
+ * connection was re-established, since notifications may have been
+ * missed), COOP_ERR_TIMEOUT otherwise. Other errors: the server is away;
+ * the next call tries again. */
+coop_err coop_store_listener_wait(struct coop_store_listener *l, int timeout_ms);
+void coop_store_listener_free(struct coop_store_listener *l);
+/* Inside a write transaction on conn: listeners of channel are notified
+ * when it commits, and not at all if it rolls back. */
+coop_err coop_conn_notify(struct coop_conn *conn, const char *channel);
 
 /* COOP_ERR_OK when a connection can be had and answers. */
 coop_err coop_store_ping(struct coop_store *store);

@@ -19,7 +19,13 @@ struct coop_jobs {
     pthread_t threads[COOP_JOBS_MAX_WORKERS];
     int nthreads;
     volatile bool stop;
+    /* PostgreSQL: a thread turning other instances' enqueues into wake-ups */
+    pthread_t listener;
+    bool listening;
 };
+
+/* The store notification channel enqueues signal (PostgreSQL). */
+#define COOP_JOBS_CHANNEL "coop_jobs"
 
 struct coop_jobs_handler {
     coop_job_handler_fn fn;

@@ -166,6 +166,8 @@ coop_err coop_jobs_enqueue(struct coop_conn *conn, const struct coop_job_spec *s
         err = find_unique(conn, spec->unique_key, &new_id);
         if (!err && existed)
             *existed = true;
+    } else if (!err) {
+        err = coop_conn_notify(conn, COOP_JOBS_CHANNEL); /* other instances' idle workers */
     }
     if (!err && id)
         *id = new_id;

@@ -73,8 +73,34 @@ static void *worker_main(void *p)
     return NULL;
 }
 
+/* Several instances on one PostgreSQL: a job enqueued by another instance
+ * wakes this one's idle workers at once instead of at their next poll. */
+static void *listener_main(void *p)
+{
+    struct coop_jobs *jobs = p;
+    struct coop_store_listener *l = NULL;
+    while (!jobs->stop) {
+        if (!l && coop_store_listen(jobs->store, COOP_JOBS_CHANNEL, &l)) {
+            coop_jobs_wait_(coop_jobs_wake_seq_(), 1000, &jobs->stop);
+            continue;
+        }
+        if (coop_store_listener_wait(l, jobs->opt.poll_ms) == COOP_ERR_OK)
+            coop_jobs_notify();
+    }
+    coop_store_listener_free(l);
+    return NULL;
+}
+
+static void start_listener(struct coop_jobs *jobs)
+{
+    if (coop_store_dialect(jobs->store) != COOP_STORE_POSTGRES || jobs->opt.workers == 0)
+        return;
+    jobs->listening = pthread_create(&jobs->listener, NULL, listener_main, jobs) == 0;
+}
+
 coop_err coop_jobs_start(struct coop_jobs *jobs)
 {
+    start_listener(jobs);
     for (int i = 0; i < jobs->opt.workers; i++) {
         struct worker_arg *arg = malloc(sizeof *arg);
         if (!arg)
@@ -98,6 +124,9 @@ void coop_jobs_stop(struct coop_jobs *jobs)
     for (int i = 0; i < jobs->nthreads; i++)
         pthread_join(jobs->threads[i], NULL);
     jobs->nthreads = 0;
+    if (jobs->listening)
+        pthread_join(jobs->listener, NULL);
+    jobs->listening = false;
 }
 
 void coop_jobs_free(struct coop_jobs *jobs)

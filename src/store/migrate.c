@@ -53,6 +53,8 @@ coop_err coop_store_migrate(struct coop_store *store, int *applied)
     coop_err err = coop_store_exec(store, create_table, COOP_NOPARAMS, NULL);
     if (err == COOP_ERR_CONFLICT) /* PostgreSQL: another instance created it just now */
         err = coop_store_exec(store, create_table, COOP_NOPARAMS, NULL);
+    if (err == COOP_ERR_CONFLICT) /* PostgreSQL: another instance created it just now */
+        err = coop_store_exec(store, create_table, COOP_NOPARAMS, NULL);
     for (size_t i = 0; !err && coop_schema[i]; i++) {
         for (const struct coop_migration *m = coop_schema[i]; !err && m->id; m++) {
             struct step_ctx ctx = {.m = m};

@@ -23,6 +23,8 @@
 
 #include <libpq-fe.h>
 #include <math.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -745,6 +747,60 @@ static coop_err pg_ping(void *conn)
     return COOP_ERR_OK;
 }
 
+/* ---- notifications ------------------------------------------------------------ */
+
+static coop_err pg_notify(void *conn, const char *channel)
+{
+    return run(conn, "SELECT pg_notify(?, '')", COOP_PARAMS(COOP_PT(channel)), NULL, NULL, NULL);
+}
+
+/* A listener is a connection of its own, outside the pool: LISTEN holds
+ * for the session, and waiting blocks in poll() on its socket. */
+static coop_err pg_listen(const char *url, const char *channel, void **out)
+{
+    void *conn;
+    coop_err err = pg_connect(url, &conn);
+    if (err)
+        return err;
+    char sql[96];
+    snprintf(sql, sizeof sql, "LISTEN %s", channel); /* checked identifier */
+    if ((err = simple(conn, sql, "listen"))) {
+        pg_disconnect(conn);
+        return err;
+    }
+    *out = conn;
+    return COOP_ERR_OK;
+}
+
+static bool drain_notifications(struct pg_conn *c)
+{
+    bool got = false;
+    PGnotify *n;
+    while ((n = PQnotifies(c->db)) != NULL) {
+        got = true;
+        PQfreemem(n);
+    }
+    return got;
+}
+
+static coop_err pg_wait(void *listener, int timeout_ms)
+{
+    struct pg_conn *c = listener;
+    if (!PQconsumeInput(c->db) || PQstatus(c->db) != CONNECTION_OK)
+        return COOP_ERR_UNAVAILABLE;
+    if (drain_notifications(c))
+        return COOP_ERR_OK;
+    struct pollfd pfd = {.fd = PQsocket(c->db), .events = POLLIN};
+    int rc = poll(&pfd, 1, timeout_ms);
+    if (rc < 0)
+        return COOP_ERR_TIMEOUT; /* EINTR: the caller loops */
+    if (rc == 0)
+        return COOP_ERR_TIMEOUT;
+    if (!PQconsumeInput(c->db) || PQstatus(c->db) != CONNECTION_OK)
+        return COOP_ERR_UNAVAILABLE;
+    return drain_notifications(c) ? COOP_ERR_OK : COOP_ERR_TIMEOUT;
+}
+
 const struct coop_store_ops coop_store_postgres = {
     .version = 1,
     .name = "postgres",
@@ -760,4 +816,8 @@ const struct coop_store_ops coop_store_postgres = {
     .query = pg_query,
     .script = pg_script,
     .ping = pg_ping,
+    .listen = pg_listen,
+    .wait = pg_wait,
+    .unlisten = pg_disconnect,
+    .notify = pg_notify,
 };

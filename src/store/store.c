@@ -275,8 +275,8 @@ coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void
     return err;
 }
 
-coop_err coop_store_exec(struct coop_store *store, const char *sql,
-                         const struct coop_param *params, size_t nparams, int64_t *changes)
+coop_err coop_store_exec(struct coop_store *store, const char *sql, const struct coop_param *params,
+                         size_t nparams, int64_t *changes)
 {
     struct coop_conn *c;
     coop_err err = coop_store_acquire(store, &c);
@@ -311,4 +311,84 @@ coop_err coop_store_ping(struct coop_store *store)
         err = coop_conn_exec(c, "SELECT 1", COOP_NOPARAMS, NULL);
     coop_store_release(store, c);
     return err;
+}
+
+/* ---- notifications --------------------------------------------------------- */
+
+struct coop_store_listener {
+    struct coop_store *store;
+    char channel[64];
+    void *impl; /* NULL while disconnected */
+};
+
+static bool channel_valid(const char *channel)
+{
+    size_t n = channel ? strlen(channel) : 0;
+    if (n == 0 || n >= 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = channel[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+            return false;
+    }
+    return true;
+}
+
+coop_err coop_store_listen(struct coop_store *store, const char *channel,
+                           struct coop_store_listener **out)
+{
+    *out = NULL;
+    if (!channel_valid(channel))
+        return COOP_ERR_INVALID;
+    if (!store->ops->listen)
+        return COOP_ERR_UNAVAILABLE;
+    struct coop_store_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return COOP_ERR_NOMEM;
+    l->store = store;
+    memcpy(l->channel, channel, strlen(channel) + 1);
+    coop_err err = store->ops->listen(store->url, channel, &l->impl);
+    if (err) {
+        free(l);
+        return err;
+    }
+    *out = l;
+    return COOP_ERR_OK;
+}
+
+coop_err coop_store_listener_wait(struct coop_store_listener *l, int timeout_ms)
+{
+    const struct coop_store_ops *ops = l->store->ops;
+    if (!l->impl) {
+        coop_err err = ops->listen(l->store->url, l->channel, &l->impl);
+        if (err) {
+            l->impl = NULL;
+            struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+            nanosleep(&ts, NULL);
+            return err;
+        }
+        return COOP_ERR_OK; /* back: what was sent meanwhile is lost */
+    }
+    coop_err err = ops->wait(l->impl, timeout_ms);
+    if (err == COOP_ERR_UNAVAILABLE) {
+        ops->unlisten(l->impl);
+        l->impl = NULL;
+    }
+    return err;
+}
+
+void coop_store_listener_free(struct coop_store_listener *l)
+{
+    if (!l)
+        return;
+    if (l->impl)
+        l->store->ops->unlisten(l->impl);
+    free(l);
+}
+
+coop_err coop_conn_notify(struct coop_conn *conn, const char *channel)
+{
+    if (!channel_valid(channel))
+        return COOP_ERR_INVALID;
+    return conn->ops->notify ? conn->ops->notify(conn->impl, channel) : COOP_ERR_OK;
 }

@@ -8,11 +8,15 @@
 
 #include "coop/jobs.h"
 #include "coop/store.h"
+#include "pg_test.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static struct coop_store *store;
+/* The same cases run on SQLite and on PostgreSQL (COOP_TEST_PG). */
+static const char *store_url = "memory";
+static struct coop_test_pg pg;
 static struct coop_jobs *jobs;
 static int64_t fake_now = 1700000000000;
 
@@ -24,12 +28,17 @@ static int64_t now_fn(void)
 static int setup(void **state)
 {
     coop_clock_set_override(now_fn);
-    if (coop_store_open("memory", 1, &store) || coop_store_migrate(store, NULL))
+    if (coop_store_open(store_url, 1, &store) || coop_store_migrate(store, NULL))
         return -1;
-    if (coop_store_exec(store, "CREATE TABLE effects (job INTEGER, note TEXT)", COOP_NOPARAMS, NULL))
+    bool on_pg = coop_store_dialect(store) == COOP_STORE_POSTGRES;
+    if (coop_store_exec(
+            store,
+            on_pg ? "CREATE TABLE effects (seq BIGSERIAL PRIMARY KEY, job BIGINT, note TEXT)"
+                  : "CREATE TABLE effects (seq INTEGER PRIMARY KEY, job INTEGER, note TEXT)",
+            COOP_NOPARAMS, NULL))
         return -1;
-    struct coop_jobs_options opt = {.workers = 0, .batch = 8, .lease_ms = 1000,
-                                    .backoff_base_ms = 100, .backoff_max_ms = 1000};
+    struct coop_jobs_options opt = {
+        .workers = 0, .batch = 8, .lease_ms = 1000, .backoff_base_ms = 100, .backoff_max_ms = 1000};
     return coop_jobs_new(store, &opt, &jobs) ? -1 : 0;
 }
 
@@ -144,11 +153,16 @@ static void test_priority_and_run_at(void **state)
     enqueue("t.order", "low", 0, 0, 0, NULL, NULL);
     enqueue("t.order", "high", 5, 0, 0, NULL, NULL);
     enqueue("t.order", "later", 9, fake_now + 5000, 0, NULL, NULL);
-    int ran;
-    assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
-    assert_int_equal(ran, 2);
+    /* A batch may stop early on its time budget (a loaded machine, a
+     * remote database): run until both ready jobs ran. */
+    int ran, total = 0;
+    for (int i = 0; i < 10 && total < 2; i++) {
+        assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
+        total += ran;
+    }
+    assert_int_equal(total, 2);
     char notes[64] = "";
-    coop_store_query(store, "SELECT note FROM effects ORDER BY rowid", COOP_NOPARAMS, note_at, notes);
+    coop_store_query(store, "SELECT note FROM effects ORDER BY seq", COOP_NOPARAMS, note_at, notes);
     assert_string_equal(notes, "high,low,");
     fake_now += 5000;
     assert_int_equal(coop_jobs_run_once(jobs, &ran), COOP_ERR_OK);
@@ -239,7 +253,8 @@ static void test_outside_lease(void **state)
     fake_now += 1001;
     coop_jobs_run_once(jobs, &ran);
     assert_int_equal(outside_calls, 1);
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'done' AND attempts = 2"), 1);
+    assert_int_equal(
+        count_sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'done' AND attempts = 2"), 1);
 }
 
 static coop_err daily_tx(struct coop_conn *conn, void *ctx)
@@ -258,7 +273,8 @@ static void test_schedule_daily(void **state)
     assert_int_equal(coop_store_tx(store, true, daily_tx, &next), COOP_ERR_OK);
     int64_t day = 24LL * 3600 * 1000;
     char sql[160];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM coop_jobs WHERE kind = 't.daily' AND run_at = %lld",
+    snprintf(sql, sizeof sql,
+             "SELECT COUNT(*) FROM coop_jobs WHERE kind = 't.daily' AND run_at = %lld",
              (long long)((fake_now / day + 1) * day));
     assert_int_equal(count_sql(sql), 1);
 }
@@ -292,5 +308,17 @@ int main(void)
         cmocka_unit_test_setup(test_invalid_specs, each),
         cmocka_unit_test_setup(test_schedule_daily, each),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int failed = cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
+    if (!coop_test_pg_open(&pg)) {
+        if (coop_test_pg_required()) {
+            fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server on CI\n");
+            return 1;
+        }
+        fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server, its half is skipped\n");
+        return failed;
+    }
+    store_url = pg.url;
+    failed += cmocka_run_group_tests_name("postgres", tests, setup, teardown);
+    coop_test_pg_close(&pg);
+    return failed;
 }

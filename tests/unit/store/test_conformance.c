@@ -551,6 +551,38 @@ static void test_concurrent_writers(void **state)
     assert_int_equal(rows, THREADS * PER_THREAD);
 }
 
+/* ---- notifications ---------------------------------------------------------------- */
+
+static coop_err notify_then(struct coop_conn *c, void *ctx)
+{
+    coop_err *result = ctx;
+    coop_err err = coop_conn_notify(c, "conf_chan");
+    return err ? err : *result;
+}
+
+static void test_notify(void **state)
+{
+    struct backend *b = *state;
+    struct coop_store_listener *l = NULL;
+    coop_err ok = COOP_ERR_OK, undo = COOP_ERR_NOT_FOUND;
+    assert_int_equal(coop_conn_notify(NULL, "Bad-Channel"), COOP_ERR_INVALID);
+    if (coop_store_dialect(b->store) == COOP_STORE_SQLITE) {
+        /* One process: nothing to listen to, and notifying is harmless. */
+        assert_int_equal(coop_store_listen(b->store, "conf_chan", &l), COOP_ERR_UNAVAILABLE);
+        assert_int_equal(coop_store_tx(b->store, true, notify_then, &ok), COOP_ERR_OK);
+        return;
+    }
+    assert_int_equal(coop_store_listen(b->store, "conf_chan", &l), COOP_ERR_OK);
+    assert_int_equal(coop_store_listener_wait(l, 50), COOP_ERR_TIMEOUT);
+    /* A rolled-back transaction notifies no one; a committed one does. */
+    assert_int_equal(coop_store_tx(b->store, true, notify_then, &undo), COOP_ERR_NOT_FOUND);
+    assert_int_equal(coop_store_listener_wait(l, 300), COOP_ERR_TIMEOUT);
+    assert_int_equal(coop_store_tx(b->store, true, notify_then, &ok), COOP_ERR_OK);
+    assert_int_equal(coop_store_listener_wait(l, 10000), COOP_ERR_OK);
+    assert_int_equal(coop_store_listener_wait(l, 50), COOP_ERR_TIMEOUT);
+    coop_store_listener_free(l);
+}
+
 /* ---- PostgreSQL only: reconnection and secrets ---------------------------------- */
 
 static int64_t backend_pid(struct coop_store *s)
@@ -668,6 +700,7 @@ int main(void)
         BOTH(test_conflict),
         BOTH(test_migrations_idempotent),
         BOTH(test_concurrent_writers),
+        BOTH(test_notify),
     };
     const struct CMUnitTest pg_only[] = {
         BOTH(test_pg_reconnect),
