@@ -10,6 +10,7 @@ PACKAGES=(
   libsqlite3-dev libpq-dev postgresql
   libvectorscan-dev libpcre2-dev libcmocka-dev
   openssl git curl python3 wrk
+  chromium
 )
 
 missing=()

@@ -364,13 +364,35 @@ export class CoopClient {
       headers['Content-Type'] = 'application/json';
       headers['Content-Length'] = Buffer.byteLength(body);
     }
+    try {
+      return await this.attempt(method, url, headers, body, signal, onStream, method === 'GET' ? undefined : false);
+    } catch (e) {
+      // A kept-alive connection the server has already closed fails at
+      // once with a reset; an idempotent GET is worth one fresh try.
+      if (e instanceof RetryableReset && method === 'GET') {
+        return this.attempt(method, url, headers, body, signal, onStream, false);
+      }
+      throw e instanceof RetryableReset ? e.error : e;
+    }
+  }
+
+  private attempt(
+    method: 'GET' | 'POST',
+    url: URL,
+    headers: http.OutgoingHttpHeaders,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+    onStream: ((chunk: string) => void) | undefined,
+    agent: false | undefined,
+  ): Promise<RawResponse> {
     const mod = url.protocol === 'https:' ? https : http;
     const where = url.host;
 
     return new Promise<RawResponse>((resolve, reject) => {
+      let answered = false;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
-      const finish = (err: CoopError | undefined, res?: RawResponse) => {
+      const finish = (err: CoopError | RetryableReset | undefined, res?: RawResponse) => {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
@@ -378,7 +400,7 @@ export class CoopClient {
         if (err) reject(err);
         else resolve(res!);
       };
-      const req = mod.request(url, { method, headers });
+      const req = mod.request(url, agent === false ? { method, headers, agent: false } : { method, headers });
       const onAbort = () => {
         finish(new CoopError('cancelled', 'Cancelled.'));
         req.destroy();
@@ -395,7 +417,10 @@ export class CoopClient {
 
       req.on('error', (e: NodeJS.ErrnoException) => {
         if (settled) return;
-        if (e.code && NETWORK_CODES.has(e.code)) {
+        const reused = (req as unknown as { reusedSocket?: boolean }).reusedSocket === true;
+        if (!answered && reused && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) {
+          finish(new RetryableReset(new CoopError('offline', `The connection to ${where} was reset (${e.code}).`)));
+        } else if (e.code && NETWORK_CODES.has(e.code)) {
           finish(new CoopError('offline', `Cannot reach the Coop server at ${where} (${e.code}). Is it running, and is coop.serverUrl right?`));
         } else if (e.code && /CERT|SSL|TLS/.test(e.code)) {
           finish(new CoopError('offline', `The TLS certificate of ${where} was refused (${e.code}).`));
@@ -404,6 +429,7 @@ export class CoopClient {
         }
       });
       req.on('response', (res) => {
+        answered = true;
         const status = res.statusCode ?? 0;
         const ctype = String(res.headers['content-type'] ?? '');
         const streaming = onStream !== undefined && status >= 200 && status < 300 && ctype.startsWith('text/event-stream');
@@ -441,6 +467,11 @@ export class CoopClient {
       req.end();
     });
   }
+}
+
+/** A request that failed on a reused, already closed connection before any answer. */
+class RetryableReset {
+  constructor(readonly error: CoopError) {}
 }
 
 function isArray(o: Record<string, unknown>, key: string): boolean {

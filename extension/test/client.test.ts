@@ -244,3 +244,4 @@ describe('CoopClient', () => {
     expect(e.kind).toBe('timeout');
   });
 });
+
