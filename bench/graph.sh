@@ -85,6 +85,7 @@ HISTORY="http://127.0.0.1:$P/v1/history?repo=bench/synthetic&path=$HOT&limit=20"
 curl -fs "$OWNERS" > "$WORK/owners.json"
 curl -fs "$HISTORY" > "$WORK/history.json"
 bench() { wrk -t2 -c32 -d"${DUR}s" --latency "$1" | tee "$WORK/wrk.$2" >&2; }
+echo "-- wrk /healthz (the HTTP floor, same server, same moment)" >&2; bench "http://127.0.0.1:$P/healthz" healthz
 echo "-- wrk $OWNERS" >&2; bench "$OWNERS" owners
 echo "-- wrk $HISTORY" >&2; bench "$HISTORY" history
 SERVE_RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$SERVER/status)
@@ -115,9 +116,12 @@ print("  coopd import --git (git log + import)      : %8.2f s" % pipe_s)
 print("  import peak RSS                            : %8.1f MB" % (import_rss / 1024))
 print("  store size after import                    : %8d MB" % db_mb)
 print("  hot file %s, %d commits on the first history page" % (hot, len(hist["commits"])))
+floor, floor_p99 = wrk("healthz")
+print("  /healthz     wrk -t2 -c32 -d%ss : %8.0f req/s, p99 %.2f ms (HTTP floor)" % (dur, floor, floor_p99))
 for name in ("owners", "history"):
     rps, p99 = wrk(name)
-    print("  /v1/%-8s wrk -t2 -c32 -d%ss : %8.0f req/s, p99 %.2f ms (goals >= 20000, < 2 ms)" % (name, dur, rps, p99))
+    print("  /v1/%-8s wrk -t2 -c32 -d%ss : %8.0f req/s, p99 %.2f ms (goals >= 20000, < 2 ms), %.2f of /healthz"
+          % (name, dur, rps, p99, rps / floor))
 print("  coopd serve RSS after the runs             : %8.1f MB" % (serve_rss / 1024))
 print("  in process (bench-graph_query):")
 for line in open(work + "/cpu.txt"):

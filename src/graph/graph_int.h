@@ -21,6 +21,9 @@ coop_err coop_graph_row_text_(void *ctx, const struct coop_row *row);
 /* The host part of a repository id ("github.com/octo/x" -> "github.com"). */
 void coop_graph_repo_host_(const char *repo, char *out, size_t size);
 
+/* Milliseconds as RFC 3339 UTC with milliseconds ("2024-01-02T03:04:05.678Z")
+ * into out, without stdio; returns the length. */
+size_t coop_graph_format_time_(int64_t ms, char out[32]);
 /* Milliseconds as RFC 3339, or JSON null for 0. */
 struct json_object *coop_graph_time_json_(int64_t ms);
 

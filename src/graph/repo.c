@@ -54,13 +54,44 @@ void coop_graph_repo_host_(const char *repo, char *out, size_t size)
     out[n] = '\0';
 }
 
+/* RFC 3339 with milliseconds, without stdio (days to civil date after
+ * Howard Hinnant); history formats twenty of these per page. */
+size_t coop_graph_format_time_(int64_t ms, char out[32])
+{
+    int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000, milli = ms - secs * 1000;
+    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400, rem = secs - days * 86400;
+    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    if (y < 0 || y > 9999)
+        y = 0;
+    int64_t f[] = {y, m, d, rem / 3600, rem / 60 % 60, rem % 60, milli};
+    static const int width[] = {4, 2, 2, 2, 2, 2, 3};
+    static const char sep[] = "--T::.Z";
+    size_t n = 0;
+    for (int i = 0; i < 7; i++) {
+        for (int k = width[i] - 1; k >= 0; k--) {
+            out[n + (size_t)k] = (char)('0' + f[i] % 10);
+            f[i] /= 10;
+        }
+        n += (size_t)width[i];
+        out[n++] = sep[i];
+    }
+    out[n] = '\0';
+    return n;
+}
+
 struct json_object *coop_graph_time_json_(int64_t ms)
 {
     if (ms <= 0)
         return NULL;
     char buf[32];
-    coop_clock_format(ms, buf);
-    return json_object_new_string(buf);
+    size_t n = coop_graph_format_time_(ms, buf);
+    return json_object_new_string_len(buf, (int)n);
 }
 
 /* Runs a query expecting one integer; NOT_FOUND when there is no row. */

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "coop/graph.h"
+#include "graph/graph_int.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -353,6 +354,27 @@ static coop_err resolve_tx(struct coop_conn *c, void *ctx)
     return err;
 }
 
+/* The graph's stdio-free time formatting agrees with the clock's. */
+static void test_time_format(void **state)
+{
+    const int64_t samples[] = {1, 999, 1000, 86399999, 951782400000LL /* 2000-02-29 */,
+                               1709164800123LL /* 2024-02-29 */, 4102444799999LL,
+                               1700000000000LL, 253402300799999LL /* 9999-12-31 */};
+    for (size_t i = 0; i < sizeof samples / sizeof *samples; i++) {
+        char a[32], b[32];
+        coop_clock_format(samples[i], a);
+        size_t n = coop_graph_format_time_(samples[i], b);
+        assert_int_equal(n, strlen(b));
+        assert_string_equal(a, b);
+    }
+    for (int64_t ms = 0; ms < 4102444800000LL; ms += 86400000LL * 37 + 12345) {
+        char a[32], b[32];
+        coop_clock_format(ms, a);
+        coop_graph_format_time_(ms, b);
+        assert_string_equal(a, b);
+    }
+}
+
 static void test_identities_merge(void **state)
 {
     int64_t ids[4];
@@ -373,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_rename_over_a_file),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_identities_merge),
+        cmocka_unit_test(test_time_format),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
