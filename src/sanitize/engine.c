@@ -334,10 +334,14 @@ static bool confirm(const struct coop_sanitizer *s, struct scratch *sc, const st
         }
         bool quoted =
             ss > 0 && (text[ss - 1] == '"' || text[ss - 1] == '\'' || text[ss - 1] == '`');
-        if (se > ss && coop_sanitize_accept(r, text + ss, se - ss, quoted) &&
-            !push_span(sc, rule, ss, se))
+        bool accepted = se > ss && coop_sanitize_accept(r, text + ss, se - ss, quoted);
+        if (accepted && !push_span(sc, rule, ss, se))
             return false;
-        pos = mend > mstart ? mend : mstart + 1;
+        /* A rejected candidate may hide a real one that starts inside it
+         * (a placeholder-looking run swallowing the next assignment), so
+         * the search goes on from the next byte; an accepted one is
+         * redacted whole. */
+        pos = accepted && mend > mstart ? mend : mstart + 1;
     }
     return true;
 }
