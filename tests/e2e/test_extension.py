@@ -243,7 +243,7 @@ def test_sign_in_owners_and_ask():
             arts = artifacts_dir()
             cfg = {
                 "url": cs.url, "workspace": repo, "token": token, "file": "src/engine.c",
-                "chromium": CHROMIUM, "artifacts": arts, "timeoutMs": 60000,
+                "chromium": CHROMIUM, "artifacts": arts, "timeoutMs": 120000,
                 "expectOwner": "@octo/core",
                 "expectSidebar": ["Owners", "@octo/core", ".github/CODEOWNERS:1", "Experts", "Ada Lovelace",
                                   "Recent changes", "engine: step 3", "Related files", "engine.h",
@@ -251,7 +251,7 @@ def test_sign_in_owners_and_ask():
                 "ask": {"question": QUESTION, "expect": reply} if ask else None,
             }
             p = subprocess.run([cs.node, os.path.join(root, "drive.mjs"), json.dumps(cfg)],
-                               capture_output=True, timeout=400, cwd=root)
+                               capture_output=True, timeout=480, cwd=root)
             lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
             result = json.loads(lines[-1]) if lines else {}
             for s in result.get("steps", []):
