@@ -23,6 +23,10 @@ struct coop_hosts_client {
     long timeout_ms;
     size_t max_body;
     int64_t retry_at_ms;
+    /* Kept across requests so its connection (and TLS session) is reused:
+     * a backfill makes one request per commit. A client is used by one
+     * thread at a time (one job). */
+    CURL *h;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -118,6 +122,8 @@ void coop_hosts_client_free(struct coop_hosts_client *c)
         return;
     if (c->token)
         sodium_free(c->token);
+    if (c->h)
+        curl_easy_cleanup(c->h);
     free(c);
 }
 
@@ -368,9 +374,10 @@ static coop_err transport_error(CURLcode rc, bool too_large)
 static coop_err perform(struct coop_hosts_client *c, const char *url, const char *if_none_match,
                         struct coop_hosts_response *r)
 {
-    CURL *h = curl_easy_init();
-    if (!h)
+    if (!c->h && !(c->h = curl_easy_init()))
         return COOP_ERR_NOMEM;
+    CURL *h = c->h;
+    curl_easy_reset(h); /* options go, the connection cache stays */
     struct curl_slist *hdrs = NULL;
     struct coop_buf line;
     coop_buf_init(&line, 8192);
@@ -418,7 +425,7 @@ static coop_err perform(struct coop_hosts_client *c, const char *url, const char
     }
     curl_slist_free_all(hdrs); /* the slist copy of the header is not wiped by curl */
     coop_buf_dispose(&line);
-    curl_easy_cleanup(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     return err;
 }
 

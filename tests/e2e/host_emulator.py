@@ -21,6 +21,7 @@ Standard library only. Run alone with: python3 host_emulator.py PORT
 import base64
 import hashlib
 import json
+import socket
 import sys
 import threading
 import urllib.parse
@@ -139,9 +140,16 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # one write per response (flushed after each request)
 
             def log_message(self, *a):
                 pass
+
+            def setup(self):
+                super().setup()
+                # Headers and body go out in separate writes: without this a
+                # kept-alive connection waits on delayed ACKs (40 ms a request).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_GET(self):
                 try:
