@@ -49,7 +49,7 @@ def sync(c, **body):
     return r.json()["job"]
 
 
-def wait(what, fn, timeout=40):
+def wait(what, fn, timeout=120):  # generous: CI machines can be loaded
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
