@@ -16,6 +16,7 @@ set -euo pipefail
 BUILD=${1:-build}
 NSEQ=${2:-2000}
 NCONC=${3:-6400}
+if [ -n "${BENCH_SMOKE:-}" ]; then NSEQ=200; NCONC=640; BENCH_SKIP_PORTKEY=1; fi
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-router_emu bench-router_load >/dev/null
 LOAD="$BUILD/bench/bench-router_load"
@@ -46,10 +47,10 @@ PE=$(port)
 wait_http "http://127.0.0.1:$PE/"
 
 PC=$(port)
-COOP_DATA_DIR="$tmp/coop" COOP_LISTEN="127.0.0.1:$PC" COOP_HTTP_THREADS=2 COOP_WORKERS=1 \
+COOP_DATA_DIR="$tmp/coop" COOP_LISTEN="127.0.0.1:$PC" COOP_HTTP_THREADS=2 COOP_WORKERS=1 COOP_RATE_LIMIT=0 \
   OPENAI_API_KEY=sk-bench-key-0000000000 COOP_OPENAI_BASE_URL="http://127.0.0.1:$PE/v1" \
-  COOP_LOG_LEVEL=warn "$BUILD/coopd" serve 2>"$tmp/coopd.log" & COOP_PID=$!
-wait_http "http://127.0.0.1:$PC/healthz"
+  "$BUILD/coopd" serve 2>"$tmp/coopd.log" & COOP_PID=$!
+for _ in $(seq 1200); do curl -fs "http://127.0.0.1:$PC/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 # Portkey gateway in a temporary folder.
 PP=""

@@ -22,14 +22,15 @@ static const char json_body[] =
     "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1,"         \
     "\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":" delta ",\"finish_reason\":" fin    \
     "}]}\n\n"
-static const char sse_body[] =
-    CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null") CHUNK("{\"content\":\"Hello \"}", "null")
-        CHUNK("{\"content\":\"from \"}", "null") CHUNK("{\"content\":\"the \"}", "null")
-            CHUNK("{\"content\":\"emulator.\"}", "null") CHUNK("{}", "\"stop\"")
-                "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1,"
-                "\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":2000,"
-                "\"completion_tokens\":6,\"total_tokens\":2006}}\n\n"
-                "data: [DONE]\n\n";
+static const char sse_body[] = CHUNK("{\"role\":\"assistant\",\"content\":\"\"}", "null") CHUNK(
+    "{\"content\":\"Hello \"}", "null") CHUNK("{\"content\":\"from \"}", "null")
+    CHUNK("{\"content\":\"the \"}", "null") CHUNK("{\"content\":\"emulator.\"}", "null") CHUNK(
+        "{}",
+        "\"stop\"") "data: "
+                    "{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":1,"
+                    "\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":2000,"
+                    "\"completion_tokens\":6,\"total_tokens\":2006}}\n\n"
+                    "data: [DONE]\n\n";
 
 struct req {
     int stream;
@@ -37,9 +38,8 @@ struct req {
 };
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct req *r = *con_cls;
     if (!r) {
@@ -79,11 +79,11 @@ int main(int argc, char **argv)
     }
     unsigned port = (unsigned)strtoul(argv[1], NULL, 10);
     unsigned threads = (unsigned)strtoul(argv[2], NULL, 10);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD, (uint16_t)port, NULL, NULL, on_request, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT, 1024u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-        MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD, (uint16_t)port, NULL, NULL, on_request,
+                         NULL, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_CONNECTION_LIMIT,
+                         1024u, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_done, NULL, MHD_OPTION_END);
     if (!d)
         return 1;
     sigset_t set;

@@ -34,9 +34,9 @@ struct coop_provider_request {
     struct coop_buf body; /* native JSON */
     size_t nheaders;
     char *headers[COOP_PROVIDER_MAX_HEADERS]; /* "Name: value" */
-    unsigned removed;     /* COOP_FEATURE_* asked for but removed by policy */
-    bool annotated;       /* retention_policy went into the body */
-    const char *problem;  /* why build refused the request (static text) */
+    unsigned removed;                         /* COOP_FEATURE_* asked for but removed by policy */
+    bool annotated;                           /* retention_policy went into the body */
+    const char *problem;                      /* why build refused the request (static text) */
 };
 
 /* The request a backend sees: already checked against the policy and
@@ -46,10 +46,10 @@ struct coop_provider_input {
     struct json_object *messages; /* sanitized messages, system first (borrowed) */
     const char *model;            /* without the provider prefix */
     bool stream;
-    const char *base_url;         /* as configured, no trailing '/' */
-    const char *api_key;          /* NULL when the provider takes none */
-    unsigned features;            /* COOP_FEATURE_* the policy leaves enabled */
-    bool body_annotation;         /* put retention_policy in the body */
+    const char *base_url; /* as configured, no trailing '/' */
+    const char *api_key;  /* NULL when the provider takes none */
+    unsigned features;    /* COOP_FEATURE_* the policy leaves enabled */
+    bool body_annotation; /* put retention_policy in the body */
 };
 
 /* Features a policy can disable (disabled_features names in brackets). */
@@ -63,7 +63,7 @@ enum coop_provider_feature {
 /* Translation state of one response, kept between chunks. */
 struct coop_translate {
     char id[80];
-    char model[128];    /* as the client named it, provider/model */
+    char model[128]; /* as the client named it, provider/model */
     int64_t created;
     int64_t input_tokens, output_tokens;
     bool usage_seen;
@@ -80,7 +80,7 @@ struct coop_translate {
  * under src/router/provider/). Callers go through src/router/chat.c.
  */
 struct coop_provider_ops {
-    int version; /* 1 */
+    int version;                  /* 1 */
     const char *name;             /* the model prefix: "openai" */
     const char *key_var;          /* "OPENAI_API_KEY" */
     const char *base_url_var;     /* "COOP_OPENAI_BASE_URL" */
@@ -149,7 +149,7 @@ struct coop_provider_policy {
     char policy_url[256];
     char verified_at[40];
     size_t nmodels;
-    char **models;   /* allowed models; none listed: any */
+    char **models;     /* allowed models; none listed: any */
     unsigned disabled; /* COOP_FEATURE_* */
 };
 const struct coop_provider_policy *coop_policy_provider(const struct coop_policy *p,

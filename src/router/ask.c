@@ -30,7 +30,7 @@ static struct json_object *message(const char *role, const char *text, size_t le
 }
 
 typedef coop_err (*graph_fn)(struct coop_store *, const struct coop_graph_query *,
-                            struct json_object **, const char **);
+                             struct json_object **, const char **);
 
 /* Appends one graph fact as "label: {json}"; unknown repo or path is
  * reported to the caller through *what. */
@@ -104,7 +104,8 @@ void router_ask_handler(struct coop_http_request *req, struct coop_http_response
     if (code)
         coop_buf_printf(&ctxt, "\nThe file's code:\n```\n%s\n```\n", code);
     struct json_object *body = json_object_new_object();
-    json_object_object_add(body, "model", json_object_new_string(model ? model : ASK_DEFAULT_MODEL));
+    json_object_object_add(body, "model",
+                           json_object_new_string(model ? model : ASK_DEFAULT_MODEL));
     struct json_object *msgs = json_object_new_array();
     json_object_array_add(msgs, message("system", ask_instruction, sizeof ask_instruction - 1));
     json_object_array_add(msgs, message("user", ctxt.data, ctxt.len));

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 const char router_instruction[] =
     "Confidentiality notice: the content of this conversation is proprietary source code and "
     "engineering metadata of a private organisation, sent under a zero-retention agreement. Use "

@@ -17,8 +17,7 @@ static bool loopback_host(const char *host, size_t len)
     for (size_t i = 0; names[i]; i++)
         if (strlen(names[i]) == len && strncasecmp(host, names[i], len) == 0)
             return true;
-    return len > 4 && strncmp(host, "127.", 4) == 0 &&
-           strspn(host, "0123456789.") == len;
+    return len > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == len;
 }
 
 bool coop_router_url_allowed(const char *url)
@@ -57,7 +56,8 @@ static int check_provider(const struct coop_config *cfg, const struct coop_provi
         line(out, "FAIL", ops->name, "enabled but its base URL is not set");
     } else if (!coop_router_url_allowed(url)) {
         failures++;
-        line(out, "FAIL", ops->name, "the endpoint is not https (http is allowed to loopback only)");
+        line(out, "FAIL", ops->name,
+             "the endpoint is not https (http is allowed to loopback only)");
     }
     if (!pp->policy_url[0]) {
         failures++;
@@ -75,8 +75,8 @@ static int check_provider(const struct coop_config *cfg, const struct coop_provi
         failures++;
         line(out, "FAIL", ops->name, "enabled without DPA approval (dpa_approved is false)");
     }
-    unsigned must = COOP_FEATURE_GROUNDING | COOP_FEATURE_CACHED_CONTENT |
-                    COOP_FEATURE_SESSION_STORAGE;
+    unsigned must =
+        COOP_FEATURE_GROUNDING | COOP_FEATURE_CACHED_CONTENT | COOP_FEATURE_SESSION_STORAGE;
     if (strcmp(ops->name, "gemini") == 0 && (pp->disabled & must) != must) {
         failures++;
         line(out, "FAIL", ops->name,

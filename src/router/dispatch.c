@@ -53,8 +53,7 @@ static bool role_ok(const char *role)
 }
 
 /* tool_calls of an assistant message, arguments sanitized. */
-static coop_err clean_tool_calls(struct scrub *s, struct json_object *calls,
-                                 struct json_object *m)
+static coop_err clean_tool_calls(struct scrub *s, struct json_object *calls, struct json_object *m)
 {
     struct json_object *arr = json_object_new_array();
     json_object_object_add(m, "tool_calls", arr);
@@ -253,7 +252,8 @@ static const struct coop_provider_ops *parse_model(struct json_object *body,
     }
     for (const char *c = slash + 1; *c; c++)
         if ((unsigned char)*c < 0x21 || *c == 0x7f) {
-            coop_http_error(res, req, 400, "invalid_model", "the model name has invalid characters");
+            coop_http_error(res, req, 400, "invalid_model",
+                            "the model name has invalid characters");
             return NULL;
         }
     *full = model;
@@ -394,9 +394,8 @@ void router_chat(struct coop_router *r, struct coop_http_request *req,
     json_object_put(body);
     if (!call)
         return;
-    call->stream = coop_http_stream_start(req, res, 0,
-                                          call->stream_mode ? "text/event-stream"
-                                                            : "application/json");
+    call->stream = coop_http_stream_start(
+        req, res, 0, call->stream_mode ? "text/event-stream" : "application/json");
     if (!call->stream) {
         coop_http_error(res, req, 500, "internal", "the response stream could not start");
         call_free(call);

@@ -62,8 +62,7 @@ static void add_model(struct json_object *data, const char *provider, const char
     json_object_array_add(data, m);
 }
 
-static void models_handler(struct coop_http_request *req, struct coop_http_response *res,
-                           void *ctx)
+static void models_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     struct coop_router *r = ctx;
     struct json_object *root = json_object_new_object(), *data = json_object_new_array();

@@ -57,8 +57,8 @@ static const struct {
      "https://ai.google.dev/gemini-api/terms", "2026-11-02T00:00:00Z", true, false,
      COOP_FEATURE_GROUNDING | COOP_FEATURE_CACHED_CONTENT | COOP_FEATURE_SESSION_STORAGE},
     {"deepseek", "no zero-retention terms published; blocked until a DPA is approved",
-     "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html",
-     "2026-11-02T00:00:00Z", false, false, 0},
+     "https://cdn.deepseek.com/policies/en-US/deepseek-privacy-policy.html", "2026-11-02T00:00:00Z",
+     false, false, 0},
     {"selfhosted", "self-hosted: requests stay on the operator's infrastructure", "", "", true,
      true, 0},
 };
@@ -125,8 +125,7 @@ static coop_err copy_str(struct json_object *o, const char *key, char *dst, size
     struct json_object *v = NULL;
     if (!json_object_object_get_ex(o, key, &v) || !v)
         return COOP_ERR_OK;
-    if (!json_object_is_type(v, json_type_string) ||
-        (size_t)json_object_get_string_len(v) >= size)
+    if (!json_object_is_type(v, json_type_string) || (size_t)json_object_get_string_len(v) >= size)
         return fail(err, errlen, "a string field is mistyped or too long", name);
     coop_strlcpy(dst, json_object_get_string(v), size);
     return COOP_ERR_OK;
@@ -172,9 +171,10 @@ static coop_err parse_features(struct json_object *o, struct coop_provider_polic
         while (k < NFEATURES && !(f && strcmp(f, feature_names[k].name) == 0))
             k++;
         if (k == NFEATURES)
-            return fail(err, errlen,
-                        "disabled_features accepts grounding, cached_content, session_storage, tools",
-                        pp->name);
+            return fail(
+                err, errlen,
+                "disabled_features accepts grounding, cached_content, session_storage, tools",
+                pp->name);
         pp->disabled |= feature_names[k].bit;
     }
     return COOP_ERR_OK;
@@ -195,9 +195,10 @@ static coop_err parse_bool(struct json_object *o, const char *key, bool *dst, co
 static coop_err parse_provider(const char *name, struct json_object *o,
                                struct coop_provider_policy *pp, char *err, size_t errlen)
 {
-    static const char *const known[] = {"enabled",       "zero_retention",    "policy_url",
-                                        "verified_at",   "dpa_approved",      "allowed_models",
-                                        "disabled_features", "retention_annotation", NULL};
+    static const char *const known[] = {
+        "enabled",           "zero_retention",       "policy_url",
+        "verified_at",       "dpa_approved",         "allowed_models",
+        "disabled_features", "retention_annotation", NULL};
     if (!json_object_is_type(o, json_type_object))
         return fail(err, errlen, "each provider must be an object", name);
     json_object_object_foreach(o, key, val)
@@ -265,8 +266,8 @@ coop_err coop_policy_parse(const char *json, size_t len, struct coop_policy **ou
         if (e)
             break;
         if (!coop_provider_find(name, strlen(name))) {
-            e = fail(err, errlen, "unknown provider (openai, anthropic, gemini, deepseek, selfhosted)",
-                     NULL);
+            e = fail(err, errlen,
+                     "unknown provider (openai, anthropic, gemini, deepseek, selfhosted)", NULL);
             break;
         }
         e = parse_provider(name, val, &p->providers[p->n++], err, errlen);

@@ -74,15 +74,15 @@ struct call {
     struct coop_provider_request req;
     struct coop_translate t;
     struct sse_parser sse;
-    struct coop_buf body;  /* non-streaming answer, or an error body */
-    struct coop_buf out;   /* scratch for translated chunks */
+    struct coop_buf body; /* non-streaming answer, or an error body */
+    struct coop_buf out;  /* scratch for translated chunks */
     bool stream_mode;
-    bool started;          /* headers decided and sent to the client */
+    bool started; /* headers decided and sent to the client */
     bool client_gone;
-    bool protocol_error;   /* the provider's stream could not be read */
-    bool too_large;        /* the provider's answer passed MAX_ANSWER */
-    const char *status;    /* audit status: "ok", "error", "cancelled" */
-    int status_code;       /* what the client was answered */
+    bool protocol_error; /* the provider's stream could not be read */
+    bool too_large;      /* the provider's answer passed MAX_ANSWER */
+    const char *status;  /* audit status: "ok", "error", "cancelled" */
+    int status_code;     /* what the client was answered */
     long upstream_status;
     char retry_after[16];
     int64_t start_ns;
@@ -158,8 +158,8 @@ void copy_member(struct json_object *to, struct json_object *from, const char *k
 bool model_name_ok(const char *model);
 
 /* OpenAI-compatible backends (OpenAI, DeepSeek, self-hosted) share these. */
-coop_err openai_compat_build(const struct coop_provider_input *in, struct coop_provider_request *out,
-                             bool store_false);
+coop_err openai_compat_build(const struct coop_provider_input *in,
+                             struct coop_provider_request *out, bool store_false);
 coop_err openai_compat_response(struct coop_translate *t, const char *body, size_t len,
                                 struct coop_buf *out);
 coop_err openai_compat_event(struct coop_translate *t, const char *event, const char *data,
@@ -169,8 +169,8 @@ struct json_object *retention_annotation(void);
 /* Wipes and frees a buffer that held a secret. */
 void buf_wipe(struct coop_buf *b);
 /* Adds "Name: <prefix><secret>" to req, wiping the scratch copy. */
-coop_err add_secret_header(struct coop_provider_request *req, const char *name,
-                           const char *prefix, const char *secret);
+coop_err add_secret_header(struct coop_provider_request *req, const char *name, const char *prefix,
+                           const char *secret);
 /* Serializes obj compactly into buf. */
 coop_err json_to_buf(struct json_object *obj, struct coop_buf *buf);
 

@@ -25,8 +25,7 @@ static coop_err dispatch(struct sse_parser *p, sse_event_fn fn, void *ctx)
 {
     coop_err err = COOP_ERR_OK;
     if (p->has_data)
-        err = fn(ctx, p->event[0] ? p->event : NULL, p->data.data ? p->data.data : "",
-                 p->data.len);
+        err = fn(ctx, p->event[0] ? p->event : NULL, p->data.data ? p->data.data : "", p->data.len);
     coop_buf_reset(&p->data);
     p->event[0] = '\0';
     p->has_data = false;

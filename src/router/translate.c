@@ -17,7 +17,8 @@ static coop_err chunk_head(struct coop_translate *t, struct coop_buf *out)
     if (!err)
         err = coop_buf_json_str(out, t->id, strlen(t->id));
     if (!err)
-        err = coop_buf_printf(out, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+        err = coop_buf_printf(out,
+                              ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                               (long long)t->created);
     if (!err)
         err = coop_buf_json_str(out, t->model, strlen(t->model));
@@ -198,7 +199,8 @@ const struct coop_provider_ops *const coop_providers[] = {
 const struct coop_provider_ops *coop_provider_find(const char *name, size_t len)
 {
     for (size_t i = 0; coop_providers[i]; i++)
-        if (strlen(coop_providers[i]->name) == len && memcmp(coop_providers[i]->name, name, len) == 0)
+        if (strlen(coop_providers[i]->name) == len &&
+            memcmp(coop_providers[i]->name, name, len) == 0)
             return coop_providers[i];
     return NULL;
 }
@@ -210,8 +212,8 @@ void buf_wipe(struct coop_buf *b)
     coop_buf_dispose(b);
 }
 
-coop_err add_secret_header(struct coop_provider_request *req, const char *name,
-                           const char *prefix, const char *secret)
+coop_err add_secret_header(struct coop_provider_request *req, const char *name, const char *prefix,
+                           const char *secret)
 {
     if (req->nheaders >= COOP_PROVIDER_MAX_HEADERS)
         return COOP_ERR_TOO_LARGE;

@@ -43,8 +43,8 @@ static coop_err build_contents(const struct coop_provider_input *in, struct json
             break;
         }
         struct json_object *c = json_object_new_object();
-        json_object_object_add(c, "role",
-                               json_object_new_string(strcmp(role, "user") == 0 ? "user" : "model"));
+        json_object_object_add(
+            c, "role", json_object_new_string(strcmp(role, "user") == 0 ? "user" : "model"));
         struct json_object *parts = json_object_new_array();
         struct json_object *part = json_object_new_object();
         json_object_object_add(part, "text", json_object_new_string(content));
@@ -69,7 +69,8 @@ static coop_err build_contents(const struct coop_provider_input *in, struct json
 static bool is_grounding_tool(struct json_object *tool)
 {
     const char *type = coop_json_str(tool, "type");
-    if (type && (strcmp(type, "google_search") == 0 || strcmp(type, "google_search_retrieval") == 0))
+    if (type &&
+        (strcmp(type, "google_search") == 0 || strcmp(type, "google_search_retrieval") == 0))
         return true;
     return json_object_object_get_ex(tool, "googleSearch", NULL) ||
            json_object_object_get_ex(tool, "google_search", NULL) ||
@@ -177,8 +178,8 @@ static const char *finish_reason(const char *r)
 }
 
 /* The text of the first candidate, its finish reason, and usage. */
-static coop_err read_chunk(struct coop_translate *t, struct json_object *root, struct coop_buf *text,
-                           const char **fr)
+static coop_err read_chunk(struct coop_translate *t, struct json_object *root,
+                           struct coop_buf *text, const char **fr)
 {
     struct json_object *cands = coop_json_arr(root, "candidates");
     struct json_object *u = coop_json_obj(root, "usageMetadata");

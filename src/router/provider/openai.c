@@ -12,9 +12,21 @@
 #include <string.h>
 
 static const char *const passthrough[] = {
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "presence_penalty",
-    "frequency_penalty", "seed", "response_format", "n", "logit_bias", "logprobs",
-    "top_logprobs", "reasoning_effort", NULL,
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "response_format",
+    "n",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+    NULL,
 };
 
 static const char *const tool_params[] = {"tools", "tool_choice", "parallel_tool_calls", NULL};
@@ -22,9 +34,8 @@ static const char *const tool_params[] = {"tools", "tool_choice", "parallel_tool
 coop_err json_to_buf(struct json_object *obj, struct coop_buf *buf)
 {
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN |
-                                                               JSON_C_TO_STRING_NOSLASHESCAPE,
-                                                      &len);
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     return s ? coop_buf_append(buf, s, len) : COOP_ERR_NOMEM;
 }
 
@@ -38,8 +49,8 @@ struct json_object *retention_annotation(void)
     return a;
 }
 
-coop_err openai_compat_build(const struct coop_provider_input *in, struct coop_provider_request *out,
-                             bool store_false)
+coop_err openai_compat_build(const struct coop_provider_input *in,
+                             struct coop_provider_request *out, bool store_false)
 {
     struct json_object *b = json_object_new_object();
     if (!b)

@@ -56,7 +56,11 @@ static void test_builtin(void **state)
 static void test_parse_refusals(void **state)
 {
     static const char *const bad[] = {
-        "", "[]", "{}", "{\"providers\":[]}", "{\"providers\":{},\"x\":1}",
+        "",
+        "[]",
+        "{}",
+        "{\"providers\":[]}",
+        "{\"providers\":{},\"x\":1}",
         "{\"providers\":{\"acme\":{}}}",
         "{\"providers\":{\"openai\":{\"enabled\":\"yes\"}}}",
         "{\"providers\":{\"openai\":{\"colour\":1}}}",
