@@ -101,7 +101,8 @@ int main(int argc, char **argv)
     coop_jobs_count(store, "done", &done_n);
     coop_store_close(store);
 
-    printf("jobs: %d no-op jobs on SQLite (WAL, synchronous=FULL), %d worker(s)\n", jobs_n, workers);
+    printf("jobs: %d no-op jobs on SQLite (WAL, synchronous=FULL), %d worker(s)\n", jobs_n,
+           workers);
     printf("  baseline, one durable commit per row : %10.0f commits/s\n", base_rate);
     printf("  enqueue, 1,000 per transaction       : %10.0f jobs/s\n", enq_rate);
     printf("  run (claim+handler+ack, batched)     : %10.0f jobs/s (goal >= 10,000)\n", run_rate);

@@ -102,11 +102,11 @@ enum coop_event_pull_state {
 
 enum coop_event_pull_action {
     COOP_EVENT_PULL_OPENED,
-    COOP_EVENT_PULL_UPDATED,  /* new commits, title/description edited, reviewers changed */
-    COOP_EVENT_PULL_CLOSED,   /* declined or closed without merge */
+    COOP_EVENT_PULL_UPDATED, /* new commits, title/description edited, reviewers changed */
+    COOP_EVENT_PULL_CLOSED,  /* declined or closed without merge */
     COOP_EVENT_PULL_MERGED,
     COOP_EVENT_PULL_REOPENED,
-    COOP_EVENT_PULL_OTHER,    /* labels, assignees...: the state fields are still current */
+    COOP_EVENT_PULL_OTHER, /* labels, assignees...: the state fields are still current */
 };
 
 struct coop_event_pull {
@@ -152,8 +152,8 @@ struct coop_event_review {
 /* ---- repository renamed or transferred ------------------------------------ */
 
 struct coop_event_repo_renamed {
-    char *old_id; /* "HOST/PATH" before the change */
-    char *new_id; /* equal to the event's repo */
+    char *old_id;     /* "HOST/PATH" before the change */
+    char *new_id;     /* equal to the event's repo */
     bool transferred; /* moved to another owner/namespace, rather than renamed in place */
 };
 
@@ -182,7 +182,7 @@ struct coop_event {
      * self-hosted instance's host name with its path. NULL for Slack.
      */
     char *repo;
-    char *default_branch; /* may be NULL */
+    char *default_branch;            /* may be NULL */
     struct coop_event_person sender; /* who caused the event; fields may be NULL */
     int64_t time_ms;                 /* when it happened, if the payload says; else 0 */
     /*

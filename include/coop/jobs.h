@@ -59,7 +59,8 @@ struct coop_job_spec {
  * the caller calls coop_jobs_notify() after committing.
  */
 coop_err coop_jobs_enqueue(struct coop_conn *conn, const struct coop_job_spec *spec,
-                           int64_t *id /* OUT, may be NULL */, bool *existed /* OUT, may be NULL */);
+                           int64_t *id /* OUT, may be NULL */,
+                           bool *existed /* OUT, may be NULL */);
 
 /* Wakes idle workers now (call after committing enqueued jobs). */
 void coop_jobs_notify(void);
@@ -109,12 +110,12 @@ coop_err coop_jobs_schedule_daily(struct coop_conn *conn, const char *kind, bool
 /* ---- the queue engine ------------------------------------------------------- */
 
 struct coop_jobs_options {
-    int workers;           /* worker threads; 0 runs none (coop_jobs_run_once only) */
-    int batch;             /* jobs per transaction; default 128 */
-    int64_t lease_ms;      /* outside handlers' visibility timeout; default 60 s */
+    int workers;             /* worker threads; 0 runs none (coop_jobs_run_once only) */
+    int batch;               /* jobs per transaction; default 128 */
+    int64_t lease_ms;        /* outside handlers' visibility timeout; default 60 s */
     int64_t backoff_base_ms; /* first retry delay; default 1 s, doubled each attempt */
     int64_t backoff_max_ms;  /* cap; default 1 h */
-    int poll_ms;           /* idle workers look again after this; default 250 ms */
+    int poll_ms;             /* idle workers look again after this; default 250 ms */
 };
 
 struct coop_jobs;

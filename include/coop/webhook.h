@@ -54,7 +54,7 @@ struct coop_webhook_meta {
 };
 
 struct coop_webhook_source {
-    int version; /* 1 */
+    int version;          /* 1 */
     const char *name;     /* "github" */
     const char *route;    /* "/webhooks/github" */
     const char *job_kind; /* "webhook.github" */

@@ -15,15 +15,14 @@ static struct coop_jobs *engine;
 static struct coop_store *view_store;
 
 #define JOB_COLUMNS                                                                                \
-    "id, kind, state, priority, attempts, max_attempts, run_at, created_at, updated_at,"          \
+    "id, kind, state, priority, attempts, max_attempts, run_at, created_at, updated_at,"           \
     " finished_at, last_error, unique_key"
 
 static void put_int_or_null(struct json_object *o, const char *k, const struct coop_row *row,
                             int col)
 {
-    json_object_object_add(o, k,
-                           coop_row_is_null(row, col) ? NULL
-                                                      : json_object_new_int64(coop_row_int(row, col)));
+    json_object_object_add(
+        o, k, coop_row_is_null(row, col) ? NULL : json_object_new_int64(coop_row_int(row, col)));
 }
 
 static struct json_object *job_json(const struct coop_row *row)
@@ -85,16 +84,16 @@ static void list_jobs(struct coop_http_request *req, struct coop_http_response *
                                  COOP_PARAMS(COOP_PI(before), COOP_PI(limit)), add_row, arr);
     if (err) {
         json_object_put(arr);
-        return coop_http_error(res, req, 503, "store_unavailable", "the job list could not be read");
+        return coop_http_error(res, req, 503, "store_unavailable",
+                               "the job list could not be read");
     }
     struct json_object *out = json_object_new_object();
     size_t n = json_object_array_length(arr);
     struct json_object *last = n ? json_object_array_get_idx(arr, n - 1) : NULL;
     json_object_object_add(out, "jobs", arr);
-    json_object_object_add(out, "next_before",
-                           (int64_t)n == limit && last
-                               ? json_object_get(json_object_object_get(last, "id"))
-                               : NULL);
+    json_object_object_add(
+        out, "next_before",
+        (int64_t)n == limit && last ? json_object_get(json_object_object_get(last, "id")) : NULL);
     coop_http_json(res, 200, out);
     json_object_put(out);
 }
@@ -111,8 +110,9 @@ static void get_job(struct coop_http_request *req, struct coop_http_response *re
     if (coop_parse_i64(req->params[0], &id) || id < 1)
         return coop_http_error(res, req, 404, "not_found", "no such job");
     struct json_object *job = NULL;
-    coop_err err = coop_store_query(view_store, "SELECT " JOB_COLUMNS " FROM coop_jobs WHERE id = ?",
-                                    COOP_PARAMS(COOP_PI(id)), one_row, &job);
+    coop_err err =
+        coop_store_query(view_store, "SELECT " JOB_COLUMNS " FROM coop_jobs WHERE id = ?",
+                         COOP_PARAMS(COOP_PI(id)), one_row, &job);
     if (err) {
         json_object_put(job);
         return coop_http_error(res, req, 503, "store_unavailable", "the job could not be read");
@@ -128,7 +128,10 @@ static coop_err jobs_routes(struct coop_app *app)
     view_store = app->store;
     const struct coop_http_route routes[] = {
         {.method = "GET", .pattern = "/v1/jobs", .scope = COOP_SCOPE_ADMIN, .handler = list_jobs},
-        {.method = "GET", .pattern = "/v1/jobs/{id}", .scope = COOP_SCOPE_ADMIN, .handler = get_job},
+        {.method = "GET",
+         .pattern = "/v1/jobs/{id}",
+         .scope = COOP_SCOPE_ADMIN,
+         .handler = get_job},
     };
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
         coop_err err = coop_http_add_route(app->http, &routes[i]);

@@ -181,10 +181,8 @@ coop_err coop_jobs_schedule_daily(struct coop_conn *conn, const char *kind, bool
     int64_t day = coop_clock_now_ms() / DAY_MS + (next_day ? 1 : 0);
     char key[COOP_JOBS_KIND_MAX + 24];
     snprintf(key, sizeof key, "%s@%lld", kind, (long long)day);
-    struct coop_job_spec spec = {.kind = kind,
-                                 .priority = -10,
-                                 .run_at_ms = next_day ? day * DAY_MS : 0,
-                                 .unique_key = key};
+    struct coop_job_spec spec = {
+        .kind = kind, .priority = -10, .run_at_ms = next_day ? day * DAY_MS : 0, .unique_key = key};
     return coop_jobs_enqueue(conn, &spec, NULL, NULL);
 }
 
@@ -248,7 +246,9 @@ int64_t coop_jobs_backoff_ms_(const struct coop_jobs *jobs, int attempt)
         d = jobs->opt.backoff_max_ms;
     /* Equal jitter: half fixed, half random, so retries of a burst spread. */
     int64_t half = d / 2;
-    return half + (half > 0 ? (int64_t)randombytes_uniform((uint32_t)(half > UINT32_MAX - 1 ? UINT32_MAX - 1 : half) + 1) : 0);
+    return half + (half > 0 ? (int64_t)randombytes_uniform(
+                                  (uint32_t)(half > UINT32_MAX - 1 ? UINT32_MAX - 1 : half) + 1)
+                            : 0);
 }
 
 /* Records a failed run: retry later, or dead after the last attempt. */
@@ -256,19 +256,19 @@ static coop_err record_failure(struct coop_conn *conn, struct coop_jobs *jobs, i
                                int attempt, int max_attempts, const char *error, int64_t now)
 {
     if (attempt >= max_attempts)
-        return coop_conn_exec(conn,
-                              "UPDATE coop_jobs SET state = 'dead', attempts = ?, last_error = ?,"
-                              " updated_at = ?, finished_at = ? WHERE id = ?",
-                              COOP_PARAMS(COOP_PI(attempt), COOP_PT(error), COOP_PI(now),
-                                          COOP_PI(now), COOP_PI(id)),
-                              NULL);
+        return coop_conn_exec(
+            conn,
+            "UPDATE coop_jobs SET state = 'dead', attempts = ?, last_error = ?,"
+            " updated_at = ?, finished_at = ? WHERE id = ?",
+            COOP_PARAMS(COOP_PI(attempt), COOP_PT(error), COOP_PI(now), COOP_PI(now), COOP_PI(id)),
+            NULL);
     int64_t run_at = now + coop_jobs_backoff_ms_(jobs, attempt);
-    return coop_conn_exec(conn,
-                          "UPDATE coop_jobs SET state = 'queued', attempts = ?, last_error = ?,"
-                          " run_at = ?, updated_at = ? WHERE id = ?",
-                          COOP_PARAMS(COOP_PI(attempt), COOP_PT(error), COOP_PI(run_at),
-                                      COOP_PI(now), COOP_PI(id)),
-                          NULL);
+    return coop_conn_exec(
+        conn,
+        "UPDATE coop_jobs SET state = 'queued', attempts = ?, last_error = ?,"
+        " run_at = ?, updated_at = ? WHERE id = ?",
+        COOP_PARAMS(COOP_PI(attempt), COOP_PT(error), COOP_PI(run_at), COOP_PI(now), COOP_PI(id)),
+        NULL);
 }
 
 static coop_err record_done(struct coop_conn *conn, int64_t id, int attempt, int64_t now)
@@ -323,18 +323,18 @@ static coop_err batch_tx(struct coop_conn *conn, void *ctx)
     batch_reset(b);
     b->now = coop_clock_now_ms();
     bool pg = coop_conn_dialect(conn) == COOP_STORE_POSTGRES;
-    coop_err err = coop_conn_query(
-        conn,
-        pg ? "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
-             " WHERE state IN ('queued','running') AND run_at <= ?"
-             " ORDER BY priority DESC, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
-           /* The partial index gives the order without a sort; SQLite would
-            * otherwise pick the state index and sort every ready job. */
-           : "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
-             " INDEXED BY coop_jobs_ready"
-             " WHERE state IN ('queued','running') AND run_at <= ?"
-             " ORDER BY priority DESC, run_at, id LIMIT ?",
-        COOP_PARAMS(COOP_PI(b->now), COOP_PI(b->max)), collect_row, b);
+    coop_err err =
+        coop_conn_query(conn,
+                        pg ? "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
+                             " WHERE state IN ('queued','running') AND run_at <= ?"
+                             " ORDER BY priority DESC, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
+                           /* The partial index gives the order without a sort; SQLite would
+                            * otherwise pick the state index and sort every ready job. */
+                           : "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
+                             " INDEXED BY coop_jobs_ready"
+                             " WHERE state IN ('queued','running') AND run_at <= ?"
+                             " ORDER BY priority DESC, run_at, id LIMIT ?",
+                        COOP_PARAMS(COOP_PI(b->now), COOP_PI(b->max)), collect_row, b);
     if (err)
         return err;
     int64_t start = coop_clock_mono_ns();

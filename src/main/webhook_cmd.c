@@ -62,7 +62,8 @@ static int parse_cmd(int argc, char **argv)
             json_object_array_add(arr, o);
     }
     coop_event_free(events);
-    puts(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(arr,
+                                        JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(arr);
     return 0;
 }

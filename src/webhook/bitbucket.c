@@ -15,8 +15,7 @@
 #include <ctype.h>
 #include <string.h>
 
-static coop_err bitbucket_verify(const struct coop_config *cfg,
-                                 const struct coop_webhook_input *in)
+static coop_err bitbucket_verify(const struct coop_config *cfg, const struct coop_webhook_input *in)
 {
     return coop_webhook_verify_hub(coop_config_get(cfg, "COOP_BITBUCKET_WEBHOOK_SECRET"), in->body,
                                    in->len, in->header(in->header_ctx, "X-Hub-Signature"));
@@ -157,9 +156,10 @@ static void cloud_pull(struct coop_event *ev, struct coop_event_pull *pr, struct
     const char *state = jstr(o, "state");
     pr->number = jint(o, "id", 0);
     pr->title = ev_strdup(ev, jstr(o, "title"));
-    pr->state = state && !strcmp(state, "MERGED")                                    ? COOP_EVENT_PULL_STATE_MERGED
-                : state && (!strcmp(state, "DECLINED") || !strcmp(state, "SUPERSEDED")) ? COOP_EVENT_PULL_STATE_CLOSED
-                                                                                      : COOP_EVENT_PULL_STATE_OPEN;
+    pr->state = state && !strcmp(state, "MERGED") ? COOP_EVENT_PULL_STATE_MERGED
+                : state && (!strcmp(state, "DECLINED") || !strcmp(state, "SUPERSEDED"))
+                    ? COOP_EVENT_PULL_STATE_CLOSED
+                    : COOP_EVENT_PULL_STATE_OPEN;
     /* The event key is authoritative where it implies the state. */
     if (!strcmp(key, "pullrequest:fulfilled"))
         pr->state = COOP_EVENT_PULL_STATE_MERGED;
@@ -234,8 +234,7 @@ static coop_err cloud_pullrequest(const char *name, struct json_object *p, struc
     return ev_finish(ev, out);
 }
 
-static coop_err cloud_repo_updated(const char *name, struct json_object *p,
-                                   struct coop_event **out)
+static coop_err cloud_repo_updated(const char *name, struct json_object *p, struct coop_event **out)
 {
     const char *from = jstr(p, "changes.full_name.old"), *to = jstr(p, "changes.full_name.new");
     *out = NULL;
@@ -334,12 +333,14 @@ static void server_pull(struct coop_event *ev, struct coop_event_pull *pr, struc
                 : state && !strcmp(state, "DECLINED") ? COOP_EVENT_PULL_STATE_CLOSED
                                                       : COOP_EVENT_PULL_STATE_OPEN;
     pr->action_name = ev_strdup(ev, key);
-    pr->action = !strcmp(key, "pr:opened")                                          ? COOP_EVENT_PULL_OPENED
+    pr->action = !strcmp(key, "pr:opened") ? COOP_EVENT_PULL_OPENED
                  : !strcmp(key, "pr:modified") || !strcmp(key, "pr:reviewer:updated") ||
-                           !strcmp(key, "pr:from_ref_updated")                       ? COOP_EVENT_PULL_UPDATED
-                 : !strcmp(key, "pr:merged")                                         ? COOP_EVENT_PULL_MERGED
-                 : !strcmp(key, "pr:declined") || !strcmp(key, "pr:deleted")          ? COOP_EVENT_PULL_CLOSED
-                                                                                     : COOP_EVENT_PULL_OTHER;
+                         !strcmp(key, "pr:from_ref_updated")
+                     ? COOP_EVENT_PULL_UPDATED
+                 : !strcmp(key, "pr:merged") ? COOP_EVENT_PULL_MERGED
+                 : !strcmp(key, "pr:declined") || !strcmp(key, "pr:deleted")
+                     ? COOP_EVENT_PULL_CLOSED
+                     : COOP_EVENT_PULL_OTHER;
     server_user(ev, &pr->author, jget(o, "author.user"));
     struct json_object *rv = jarr(o, "reviewers");
     size_t n = rv ? json_object_array_length(rv) : 0;
@@ -397,7 +398,8 @@ static coop_err server_repo_modified(const char *name, struct json_object *p,
     *out = NULL;
     if (!jget(p, "old") || !jget(p, "new"))
         return COOP_ERR_PROTOCOL;
-    struct coop_event *ev = ev_new(COOP_EVENT_REPO_RENAMED, COOP_EVENT_SOURCE_BITBUCKET_SERVER, name);
+    struct coop_event *ev =
+        ev_new(COOP_EVENT_REPO_RENAMED, COOP_EVENT_SOURCE_BITBUCKET_SERVER, name);
     if (!ev)
         return COOP_ERR_NOMEM;
     server_common(ev, p, jget(p, "new"));

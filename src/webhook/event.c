@@ -435,7 +435,8 @@ static struct json_object *detail_json(const struct coop_event *ev)
         o = json_object_new_object();
         json_object_object_add(o, "old_id", js(ev->u.renamed.old_id));
         json_object_object_add(o, "new_id", js(ev->u.renamed.new_id));
-        json_object_object_add(o, "transferred", json_object_new_boolean(ev->u.renamed.transferred));
+        json_object_object_add(o, "transferred",
+                               json_object_new_boolean(ev->u.renamed.transferred));
         return o;
     case COOP_EVENT_SLACK_USER:
         o = json_object_new_object();
@@ -458,8 +459,7 @@ coop_err coop_event_to_json(const struct coop_event *ev, struct json_object **ou
     if (!o)
         return COOP_ERR_NOMEM;
     json_object_object_add(o, "kind", json_object_new_string(coop_event_kind_name(ev->kind)));
-    json_object_object_add(o, "source",
-                           json_object_new_string(coop_event_source_name(ev->source)));
+    json_object_object_add(o, "source", json_object_new_string(coop_event_source_name(ev->source)));
     json_object_object_add(o, "event_name", js(ev->event_name));
     json_object_object_add(o, "repo", js(ev->repo));
     json_object_object_add(o, "default_branch", js(ev->default_branch));

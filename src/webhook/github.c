@@ -110,7 +110,7 @@ static void parse_pull(struct coop_event *ev, struct coop_event_pull *pr, struct
     pr->title = ev_strdup(ev, jstr(o, "title"));
     bool merged = jbool(o, "merged") || jstr(o, "merged_at");
     const char *state = jstr(o, "state");
-    pr->state = merged ? COOP_EVENT_PULL_STATE_MERGED
+    pr->state = merged                              ? COOP_EVENT_PULL_STATE_MERGED
                 : state && !strcmp(state, "closed") ? COOP_EVENT_PULL_STATE_CLOSED
                                                     : COOP_EVENT_PULL_STATE_OPEN;
     pr->action_name = ev_strdup(ev, action ? action : "");
@@ -145,8 +145,7 @@ static void parse_pull(struct coop_event *ev, struct coop_event_pull *pr, struct
     pr->closed_ms = ev_time(jstr(o, merged ? "merged_at" : "closed_at"));
 }
 
-static coop_err parse_pull_request(const char *name, struct json_object *p,
-                                   struct coop_event **out)
+static coop_err parse_pull_request(const char *name, struct json_object *p, struct coop_event **out)
 {
     struct json_object *o = jget(p, "pull_request");
     if (!o || !jget(o, "number"))

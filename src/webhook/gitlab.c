@@ -136,9 +136,10 @@ static void parse_mr(struct coop_event *ev, struct coop_event_pull *pr, struct j
     const char *state = jstr(o, "state");
     pr->number = jint(o, "iid", 0);
     pr->title = ev_strdup(ev, jstr(o, "title"));
-    pr->state = state && !strcmp(state, "merged")                           ? COOP_EVENT_PULL_STATE_MERGED
-                : state && (!strcmp(state, "closed") || !strcmp(state, "locked")) ? COOP_EVENT_PULL_STATE_CLOSED
-                                                                             : COOP_EVENT_PULL_STATE_OPEN;
+    pr->state = state && !strcmp(state, "merged") ? COOP_EVENT_PULL_STATE_MERGED
+                : state && (!strcmp(state, "closed") || !strcmp(state, "locked"))
+                    ? COOP_EVENT_PULL_STATE_CLOSED
+                    : COOP_EVENT_PULL_STATE_OPEN;
     pr->action = mr_action(action);
     pr->action_name = ev_strdup(ev, action ? action : "");
     /* The payload names the author only by id; the user who opened it is
@@ -161,7 +162,8 @@ static void parse_mr(struct coop_event *ev, struct coop_event_pull *pr, struct j
     pr->created_ms = ev_time(jstr(o, "created_at"));
     pr->updated_ms = ev_time(jstr(o, "updated_at"));
     if (pr->state != COOP_EVENT_PULL_STATE_OPEN)
-        pr->closed_ms = ev_time(jstr(o, pr->state == COOP_EVENT_PULL_STATE_MERGED ? "merged_at" : "closed_at"));
+        pr->closed_ms =
+            ev_time(jstr(o, pr->state == COOP_EVENT_PULL_STATE_MERGED ? "merged_at" : "closed_at"));
 }
 
 static coop_err parse_merge_request(const char *name, struct json_object *p,

@@ -75,11 +75,7 @@ const struct coop_migration coop_webhook_migrations[] = {
 };
 
 const struct coop_webhook_source *const coop_webhook_sources[] = {
-    &coop_webhook_github,
-    &coop_webhook_gitlab,
-    &coop_webhook_bitbucket,
-    &coop_webhook_slack,
-    NULL,
+    &coop_webhook_github, &coop_webhook_gitlab, &coop_webhook_bitbucket, &coop_webhook_slack, NULL,
 };
 
 const struct coop_webhook_source *coop_webhook_source_find(const char *name)
@@ -116,8 +112,7 @@ static struct {
     pthread_t thread;
     struct coop_store *store;
     const struct coop_config *config;
-} C = {.lock = PTHREAD_MUTEX_INITIALIZER,
-       .work = PTHREAD_COND_INITIALIZER};
+} C = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
 struct group {
     struct pending *items[MAX_GROUP];
@@ -258,7 +253,7 @@ static const char *req_header(const void *ctx, const char *name)
 
 static int hexval(char c)
 {
-    return c >= '0' && c <= '9' ? c - '0'
+    return c >= '0' && c <= '9'   ? c - '0'
            : c >= 'a' && c <= 'f' ? c - 'a' + 10
            : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                   : -1;
@@ -319,8 +314,7 @@ static void answer_challenge(struct coop_http_response *res, const char *challen
 static void webhook_route(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     const struct coop_webhook_source *src = ctx;
-    struct coop_webhook_input in = {req->body, req->body_len, req_header, req,
-                                    coop_clock_now_ms()};
+    struct coop_webhook_input in = {req->body, req->body_len, req_header, req, coop_clock_now_ms()};
     coop_err err = src->verify(C.config, &in);
     if (err == COOP_ERR_CONFIG) {
         count(src->name, "not_configured");
@@ -462,16 +456,16 @@ static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
     int64_t id;
     if (coop_parse_i64(payload, &id))
         return COOP_ERR_INVALID;
-    return coop_conn_exec(conn,
-                          "INSERT INTO coop_webhook_processed (delivery_id, processed_at,"
-                          " process_count, events, summary) VALUES (?, ?, 1, ?, ?)"
-                          " ON CONFLICT (delivery_id) DO UPDATE SET"
-                          " process_count = coop_webhook_processed.process_count + 1,"
-                          " processed_at = excluded.processed_at, events = excluded.events,"
-                          " summary = excluded.summary",
-                          COOP_PARAMS(COOP_PI(id), COOP_PI(coop_clock_now_ms()), COOP_PI(nevents),
-                                      COOP_PT(summary)),
-                          NULL);
+    return coop_conn_exec(
+        conn,
+        "INSERT INTO coop_webhook_processed (delivery_id, processed_at,"
+        " process_count, events, summary) VALUES (?, ?, 1, ?, ?)"
+        " ON CONFLICT (delivery_id) DO UPDATE SET"
+        " process_count = coop_webhook_processed.process_count + 1,"
+        " processed_at = excluded.processed_at, events = excluded.events,"
+        " summary = excluded.summary",
+        COOP_PARAMS(COOP_PI(id), COOP_PI(coop_clock_now_ms()), COOP_PI(nevents), COOP_PT(summary)),
+        NULL);
 }
 
 /* The built-in handler of webhook.<source> jobs: parse, hand each event to
@@ -482,13 +476,13 @@ static coop_err webhook_job(struct coop_job *job, struct coop_conn *conn, void *
     coop_err err = coop_webhook_load_events(conn, job->payload, &events);
     if (err == COOP_ERR_PROTOCOL || err == COOP_ERR_INVALID) {
         /* Retrying cannot make a payload parse: record and finish. */
-        coop_log_warn("webhook delivery not parsable", COOP_F_INT("job", job->id),
-                      COOP_F_ERR(err));
+        coop_log_warn("webhook delivery not parsable", COOP_F_INT("job", job->id), COOP_F_ERR(err));
         return record(conn, job->payload, 0, "unparsable");
     }
     if (err) {
-        coop_strlcpy(job->error, err == COOP_ERR_NOT_FOUND ? "delivery row missing"
-                                                           : "delivery could not be loaded",
+        coop_strlcpy(job->error,
+                     err == COOP_ERR_NOT_FOUND ? "delivery row missing"
+                                               : "delivery could not be loaded",
                      sizeof job->error);
         return err;
     }

@@ -24,8 +24,8 @@ bool hex_mac_equal(const unsigned char mac[32], const char *hex, size_t hexlen)
 {
     unsigned char got[32];
     size_t got_len = 0;
-    if (hexlen != 64 ||
-        sodium_hex2bin(got, sizeof got, hex, hexlen, NULL, &got_len, NULL) != 0 || got_len != 32)
+    if (hexlen != 64 || sodium_hex2bin(got, sizeof got, hex, hexlen, NULL, &got_len, NULL) != 0 ||
+        got_len != 32)
         return false;
     return coop_ct_equal(got, sizeof got, mac, 32);
 }

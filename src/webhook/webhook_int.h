@@ -23,7 +23,7 @@ struct coop_event *ev_new(enum coop_event_kind kind, enum coop_event_source sour
 void ev_append(struct coop_event **head, struct coop_event *ev);
 /* Zeroed memory owned by ev; NULL (and ev marked failed) when out of memory. */
 void *ev_alloc(struct coop_event *ev, size_t n);
-char *ev_strdup(struct coop_event *ev, const char *s);   /* NULL stays NULL */
+char *ev_strdup(struct coop_event *ev, const char *s); /* NULL stays NULL */
 char *ev_strndup(struct coop_event *ev, const char *s, size_t n);
 /* The first line of s, without a trailing "\r". */
 char *ev_first_line(struct coop_event *ev, const char *s);

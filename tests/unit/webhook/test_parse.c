@@ -158,7 +158,7 @@ static void test_slack_users(void **state)
 }
 
 static struct coop_event *parse_text(coop_err (*fn)(const char *, struct json_object *,
-                                                     struct coop_event **),
+                                                    struct coop_event **),
                                      const char *event, const char *text, coop_err want)
 {
     struct json_object *p = NULL;
@@ -172,12 +172,16 @@ static struct coop_event *parse_text(coop_err (*fn)(const char *, struct json_ob
 static void test_github_push_details(void **state)
 {
     const char *text =
-        "{\"ref\":\"refs/heads/main\",\"before\":\"0000000000000000000000000000000000000000\",\"after\":\"abc\","
+        "{\"ref\":\"refs/heads/"
+        "main\",\"before\":\"0000000000000000000000000000000000000000\",\"after\":\"abc\","
         "\"created\":true,\"deleted\":false,\"forced\":false,"
-        "\"repository\":{\"html_url\":\"https://GitHub.com/Octo/Hello\",\"default_branch\":\"main\"},"
-        "\"pusher\":{\"name\":\"octo\",\"email\":\"o@example.com\"},\"sender\":{\"login\":\"octo\"},"
+        "\"repository\":{\"html_url\":\"https://GitHub.com/Octo/"
+        "Hello\",\"default_branch\":\"main\"},"
+        "\"pusher\":{\"name\":\"octo\",\"email\":\"o@example.com\"},\"sender\":{\"login\":\"octo\"}"
+        ","
         "\"commits\":[{\"id\":\"c1\",\"message\":\"Fix it\\r\\n\\nbody\",\"timestamp\":"
-        "\"2024-01-02T03:04:05+01:00\",\"author\":{\"name\":\"A\",\"email\":\"a@x\",\"username\":\"a\"},"
+        "\"2024-01-02T03:04:05+01:00\",\"author\":{\"name\":\"A\",\"email\":\"a@x\",\"username\":"
+        "\"a\"},"
         "\"added\":[\"n.c\"],\"modified\":[\"m.c\",\"m2.c\"],\"removed\":[\"r.c\"]}]}";
     struct coop_event *ev = parse_text(coop_event_parse_github, "push", text, COOP_ERR_OK);
     assert_int_equal(ev->kind, COOP_EVENT_PUSH);
@@ -211,8 +215,8 @@ static void test_ignored_and_bad(void **state)
     assert_null(parse_text(coop_event_parse_github, "push", "[]", COOP_ERR_PROTOCOL));
     assert_null(parse_text(coop_event_parse_gitlab, "Push Hook", "{\"object_kind\":\"push\"}",
                            COOP_ERR_PROTOCOL));
-    assert_null(parse_text(coop_event_parse_bitbucket, "repo:push", "{\"push\":{}}",
-                           COOP_ERR_PROTOCOL));
+    assert_null(
+        parse_text(coop_event_parse_bitbucket, "repo:push", "{\"push\":{}}", COOP_ERR_PROTOCOL));
     assert_null(parse_text(coop_event_parse_slack, "team_join",
                            "{\"event\":{\"type\":\"team_join\",\"user\":{}}}", COOP_ERR_PROTOCOL));
     assert_null(parse_text(coop_event_parse_slack, "message", "{\"event\":{\"type\":\"message\"}}",
@@ -246,12 +250,9 @@ int main(void)
 {
     coop_core_init();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_fixture),
-        cmocka_unit_test(test_slack_users),
-        cmocka_unit_test(test_github_push_details),
-        cmocka_unit_test(test_ignored_and_bad),
-        cmocka_unit_test(test_gitlab_instance_host),
-        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_every_fixture),        cmocka_unit_test(test_slack_users),
+        cmocka_unit_test(test_github_push_details),  cmocka_unit_test(test_ignored_and_bad),
+        cmocka_unit_test(test_gitlab_instance_host), cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
