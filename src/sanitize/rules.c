@@ -445,10 +445,11 @@ const struct sanitize_rule coop_sanitize_rule_table[] = {
     {
         .info = {"email-address", "Email address (not at example or test domains)", PII, "pii"},
         .prefilter = "@[A-Za-z0-9][A-Za-z0-9.\\-]{0,250}\\.[A-Za-z]{2}",
-        .pattern =
-            "(?<![A-Za-z0-9._%+\\-])([A-Za-z0-9._%+\\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}"
-            "[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}[A-Za-z0-9])?){0,8}"
-            "\\.[A-Za-z]{2,24})(?![A-Za-z0-9\\-])",
+        /* Not the password@host of URL credentials (mailto: is fine). */
+        .pattern = "(?:(?<=mailto:)|(?<![A-Za-z0-9._%+\\-/"
+                   ":]))([A-Za-z0-9._%+\\-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}"
+                   "[A-Za-z0-9])?(?:\\.[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,62}[A-Za-z0-9])?){0,8}"
+                   "\\.[A-Za-z]{2,24})(?![A-Za-z0-9\\-])",
         .back = 340,
         .fwd = 40,
         .priority = 3,

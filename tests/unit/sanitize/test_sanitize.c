@@ -348,6 +348,14 @@ static void test_pii_group(void **state)
     assert_int_equal(coop_sanitize_payload(san, COOP_SANITIZE_PII, in, strlen(in), &out, &c),
                      COOP_ERR_OK);
     assert_string_equal(out.data, "contact [REDACTED:email-address] from [REDACTED:ipv4-address]");
+    /* With PII on, URL credentials keep their host. */
+    const char *url = "postgres://app:S3cretPw9x@db.acme-corp.io:5432/app mailto:ops@acme-corp.io";
+    coop_buf_reset(&out);
+    assert_int_equal(coop_sanitize_payload(san, COOP_SANITIZE_PII, url, strlen(url), &out, NULL),
+                     COOP_ERR_OK);
+    assert_string_equal(out.data,
+                        "postgres://app:[REDACTED:url-credentials]@db.acme-corp.io:5432/app "
+                        "mailto:[REDACTED:email-address]");
     coop_buf_dispose(&out);
 }
 
