@@ -38,8 +38,16 @@ struct coop_sanitize_counts {
     unsigned total;
 };
 
-/* Compiles the built-in rule set (once; the result is shared by all threads). */
+/*
+ * Creates the sanitizer and starts compiling the built-in rule set on a
+ * thread of its own (it takes seconds, which a server start should not wait
+ * for); the result is shared by all threads. Every use waits for the
+ * compilation; if the rules fail to compile, every use fails, so nothing is
+ * let through unchecked.
+ */
 coop_err coop_sanitizer_new(struct coop_sanitizer **out /* OUT */);
+/* Waits for the compilation to finish; its result. */
+coop_err coop_sanitizer_wait(const struct coop_sanitizer *s);
 void coop_sanitizer_free(struct coop_sanitizer *s);
 
 /* The rules, for GET /v1/admin/sanitizer/rules and the attestation. */

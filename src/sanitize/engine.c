@@ -6,8 +6,10 @@
  * placeholders; overlapping spans merge; the text is copied out with each
  * span replaced by "[REDACTED:<rule-id>]".
  *
- * Everything compiled is built once in coop_sanitizer_new() and only read
- * afterwards. The per-call state (Vectorscan scratch, PCRE2 match data, the
+ * Everything compiled is built once, on a thread coop_sanitizer_new()
+ * starts (compiling the rule set takes seconds, which a server start should
+ * not wait for), and only read afterwards; every use waits for that thread
+ * to finish, and fails closed if it could not compile. The per-call state (Vectorscan scratch, PCRE2 match data, the
  * window and span lists) lives in a pool of scratch sets: a call takes one
  * and puts it back, so any number of threads can sanitize at once and
  * steady state allocates nothing.
@@ -63,6 +65,13 @@ struct coop_sanitizer {
     uint32_t max_groups;
     pthread_mutex_t lock;
     struct scratch *pool;
+    /* Background compilation: ready is set (under ready_lock) when done. */
+    pthread_t compiler;
+    bool compiler_started;
+    pthread_mutex_t ready_lock;
+    pthread_cond_t ready_cond;
+    bool ready;
+    coop_err compile_err;
 };
 
 /* ---- rule information -------------------------------------------------- */
@@ -139,6 +148,45 @@ static coop_err compile_patterns(struct coop_sanitizer *s)
     return COOP_ERR_OK;
 }
 
+static coop_err compile_all(struct coop_sanitizer *s)
+{
+    coop_err err = compile_db(COOP_SANITIZE_SECRETS, &s->db[DB_SECRETS]);
+    if (!err)
+        err = compile_db(COOP_SANITIZE_SECRETS | COOP_SANITIZE_PII, &s->db[DB_ALL]);
+    for (int i = 0; !err && i < DB_COUNT; i++)
+        if (hs_alloc_scratch(s->db[i], &s->proto) != HS_SUCCESS)
+            err = COOP_ERR_NOMEM;
+    if (!err)
+        err = compile_patterns(s);
+    return err;
+}
+
+static void *compile_thread(void *arg)
+{
+    struct coop_sanitizer *s = arg;
+    coop_err err = compile_all(s);
+    if (err)
+        coop_log_error("sanitizer rules do not compile: every LLM request will be refused",
+                       COOP_F_ERR(err));
+    pthread_mutex_lock(&s->ready_lock);
+    s->compile_err = err;
+    s->ready = true;
+    pthread_cond_broadcast(&s->ready_cond);
+    pthread_mutex_unlock(&s->ready_lock);
+    return NULL;
+}
+
+/* Blocks until compilation has finished; its result. */
+static coop_err wait_ready(struct coop_sanitizer *s)
+{
+    pthread_mutex_lock(&s->ready_lock);
+    while (!s->ready)
+        pthread_cond_wait(&s->ready_cond, &s->ready_lock);
+    coop_err err = s->compile_err;
+    pthread_mutex_unlock(&s->ready_lock);
+    return err;
+}
+
 coop_err coop_sanitizer_new(struct coop_sanitizer **out)
 {
     *out = NULL;
@@ -148,20 +196,20 @@ coop_err coop_sanitizer_new(struct coop_sanitizer **out)
     if (!s)
         return COOP_ERR_NOMEM;
     pthread_mutex_init(&s->lock, NULL);
-    coop_err err = compile_db(COOP_SANITIZE_SECRETS, &s->db[DB_SECRETS]);
-    if (!err)
-        err = compile_db(COOP_SANITIZE_SECRETS | COOP_SANITIZE_PII, &s->db[DB_ALL]);
-    for (int i = 0; !err && i < DB_COUNT; i++)
-        if (hs_alloc_scratch(s->db[i], &s->proto) != HS_SUCCESS)
-            err = COOP_ERR_NOMEM;
-    if (!err)
-        err = compile_patterns(s);
-    if (err) {
-        coop_sanitizer_free(s);
-        return err;
+    pthread_mutex_init(&s->ready_lock, NULL);
+    pthread_cond_init(&s->ready_cond, NULL);
+    if (pthread_create(&s->compiler, NULL, compile_thread, s) != 0) {
+        compile_thread(s); /* no thread to be had: compile here */
+    } else {
+        s->compiler_started = true;
     }
     *out = s;
     return COOP_ERR_OK;
+}
+
+coop_err coop_sanitizer_wait(const struct coop_sanitizer *s)
+{
+    return s ? wait_ready((struct coop_sanitizer *)s) : COOP_ERR_INVALID;
 }
 
 static void scratch_free(struct scratch *sc)
@@ -180,6 +228,10 @@ void coop_sanitizer_free(struct coop_sanitizer *s)
 {
     if (!s)
         return;
+    if (s->compiler_started)
+        pthread_join(s->compiler, NULL);
+    pthread_mutex_destroy(&s->ready_lock);
+    pthread_cond_destroy(&s->ready_cond);
     while (s->pool) {
         struct scratch *next = s->pool->next;
         scratch_free(s->pool);
@@ -443,6 +495,9 @@ static coop_err run(const struct coop_sanitizer *cs, unsigned groups, const char
         return COOP_ERR_INVALID;
     if (len > 0xFFFFFFFFu)
         return COOP_ERR_TOO_LARGE;
+    coop_err ready = wait_ready(s);
+    if (ready)
+        return ready; /* rules that did not compile let nothing through */
     groups |= COOP_SANITIZE_SECRETS;
     size_t base = out->len;
     struct scratch *sc = scratch_take(s);

@@ -1,6 +1,7 @@
 /*
- * The sanitize module of coopd serve: compiles the rule set once at start
- * (a broken rule stops the server rather than letting text out unchecked),
+ * The sanitize module of coopd serve: compiles the rule set once, from start
+ * (in the background; a broken rule lets no text out unchecked: every use
+ * fails, and the failure is logged as an error),
  * hands the sanitizer to later modules through the app, and adds the rules
  * endpoint.
  */
