@@ -130,7 +130,15 @@ class Coopd:
         self.proc = subprocess.Popen([COOPD, "serve"] + self.args, env=self.env,
                                      stdout=self.log_file, stderr=self.log_file)
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except Exception:
+                # Never leave a server behind when a test cannot use it.
+                if self.proc.poll() is None:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.log_file.close()
+                raise
         return self
 
     def wait_ready(self, timeout=240):
