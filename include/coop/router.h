@@ -186,6 +186,9 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
                          struct coop_router **out /* OUT */);
 /* Adds /v1/chat/completions, /v1/models, /v1/ask and GET/PUT /v1/admin/policy. */
 coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv);
+/* The policy in force as JSON (a new reference the caller puts), for the
+ * retention report and attestations. */
+struct json_object *coop_router_policy_json(struct coop_router *r);
 /* Sets the vault BYOK keys come from (before start; NULL: none). */
 void coop_router_set_vault(struct coop_router *r, struct coop_vault *vault);
 coop_err coop_router_start(struct coop_router *r);

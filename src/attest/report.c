@@ -29,11 +29,18 @@ void coop_attest_set_policy_source(coop_attest_policy_fn fn, void *ctx)
     pthread_mutex_unlock(&policy_mu);
 }
 
+/* The per-provider object, unwrapped from {"providers":{...}} if need be. */
 static json_object *policy_json(void)
 {
     pthread_mutex_lock(&policy_mu);
     json_object *p = policy_fn ? policy_fn(policy_ctx) : NULL;
     pthread_mutex_unlock(&policy_mu);
+    json_object *inner = coop_json_obj(p, "providers");
+    if (inner) {
+        json_object_get(inner);
+        json_object_put(p);
+        p = inner;
+    }
     return p;
 }
 

@@ -6,10 +6,16 @@
 
 #include "coop/attest.h"
 #include "coop/audit.h"
+#include "coop/router.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
+
+static json_object *configured_policy(void *ctx)
+{
+    return coop_policy_to_json(ctx);
+}
 
 int coop_cmd_attest(int argc, char **argv)
 {
@@ -41,9 +47,18 @@ int coop_cmd_attest(int argc, char **argv)
         coop_app_dispose(&app);
         return 2;
     }
+    /* Outside coopd serve the configured policy (COOP_POLICY_FILE or the
+     * built-in one) is the policy in force. */
+    struct coop_policy *policy = NULL;
+    if (coop_policy_load(&app.config, &policy, msg, sizeof msg) == COOP_ERR_OK)
+        coop_attest_set_policy_source(configured_policy, policy);
+    else
+        fprintf(stderr, "coopd attest: provider policy not loaded: %s\n", msg);
     json_object *env = NULL;
     coop_err err =
         coop_attest_envelope(s, app.store, coop_clock_now_ms(), (int)days, retention, &env);
+    coop_attest_set_policy_source(NULL, NULL);
+    coop_policy_free(policy);
     if (err) {
         fprintf(stderr, "coopd attest: %s\n", coop_strerror(err));
         rc = 1;

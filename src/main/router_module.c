@@ -5,6 +5,7 @@
  */
 #include "app.h"
 
+#include "coop/attest.h"
 #include "coop/router.h"
 
 #include <stdio.h>
@@ -65,6 +66,11 @@ int coop_app_router_check(const struct coop_app *app, bool print)
     return failures;
 }
 
+static struct json_object *policy_json(void *ctx)
+{
+    return coop_router_policy_json(ctx);
+}
+
 static coop_err start(struct coop_app *app)
 {
     int failures = coop_app_router_check(app, false);
@@ -78,12 +84,15 @@ static coop_err start(struct coop_app *app)
                       COOP_F_INT("failures", failures));
     /* The vault opens its keys at its own start, which comes before ours. */
     coop_router_set_vault(router, app->vault);
+    /* Attestations report the policy in force, including admin changes. */
+    coop_attest_set_policy_source(policy_json, router);
     return coop_router_start(router);
 }
 
 static void stop(struct coop_app *app)
 {
     (void)app;
+    coop_attest_set_policy_source(NULL, NULL);
     coop_router_free(router);
     router = NULL;
 }

@@ -89,6 +89,13 @@ static void models_handler(struct coop_http_request *req, struct coop_http_respo
     (void)req;
 }
 
+struct json_object *coop_router_policy_json(struct coop_router *r)
+{
+    struct json_object *j = coop_policy_to_json(router_policy_hold(r));
+    router_policy_release(r);
+    return j;
+}
+
 static void policy_get(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     struct coop_router *r = ctx;

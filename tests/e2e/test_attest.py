@@ -118,6 +118,8 @@ def test_attestation_verifies_with_openssl_and_coopd():
         cli_env = json.loads(a.stdout)
         cli_st = json.loads(base64.b64decode(cli_env["payload"]))
         assert cli_st["predicate"]["period"]["days"] == 7
+        # Outside serve, the configured (here built-in) provider policy is reported.
+        assert isinstance(cli_st["predicate"]["providers"], dict), cli_st["predicate"]["providers"]
         cli_path = os.path.join(work, "cli.json")
         with open(cli_path, "wb") as f:
             f.write(a.stdout)
