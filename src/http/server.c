@@ -36,6 +36,7 @@ struct coop_http_server {
     char *tls_key_pem;
     bool auth_disabled; /* development without COOP_API_TOKEN */
     unsigned rate_per_minute; /* per token; 0: unlimited */
+    atomic_bool stopping;     /* shutdown began: new requests get 503 */
 };
 
 /* ---- route matching ------------------------------------------------------- */
@@ -363,6 +364,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (atomic_load(&srv->stopping)) {
+        return queue_error(conn, st, 503, "shutting_down", "the server is shutting down");
+    }
     if (st->early_status == 404)
         return queue_error(conn, st, 404, "not_found", "no such endpoint");
     if (st->early_status == 405)
@@ -434,8 +438,17 @@ static coop_err read_file(const char *path, char **out)
     return COOP_ERR_OK;
 }
 
+/* A libmicrohttpd panic still ends the process, but with a JSON log line
+ * naming where, so the log stays machine-readable. */
+static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    coop_log_error("libmicrohttpd panic", COOP_F_STR("file", file), COOP_F_INT("line", line));
+    abort();
+}
+
 coop_err coop_http_new(const struct coop_http_options *opt, struct coop_http_server **out)
 {
+    MHD_set_panic_func(on_mhd_panic, NULL);
     struct coop_http_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return COOP_ERR_NOMEM;
@@ -536,9 +549,12 @@ void coop_http_shutdown(struct coop_http_server *srv, int grace_ms)
 {
     if (!srv->daemon)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* libmicrohttpd 0.9.75's MHD_quiesce_daemon() can abort the process in
+     * epoll thread-pool mode ("Failed to remove listen FD from epoll set")
+     * when the listen socket was already out of the epoll set (connection
+     * limit reached), so the server stays listening and answers what
+     * arrives during the grace period with 503 and Connection: close. */
+    atomic_store(&srv->stopping, true);
     int64_t deadline = coop_clock_mono_ns() + (int64_t)grace_ms * 1000000;
     while (atomic_load(&srv->inflight) > 0 && coop_clock_mono_ns() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};
