@@ -8,6 +8,7 @@
  *     memory, wipe on free) vs. the same SELECT without the decryption.
  *   bench-audit_vault DIR [ROWS]
  */
+#include "bench_args.h"
 #include "coop/audit.h"
 #include "coop/vault.h"
 
@@ -48,7 +49,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench-audit_vault DIR [ROWS]\n");
         return 2;
     }
-    int rows = argc > 2 ? atoi(argv[2]) : 2000;
+    int rows = bench_arg_int(argc, argv, 2, 2000);
     char url[4200];
     snprintf(url, sizeof url, "sqlite:%s/bench.db", argv[1]);
     coop_log_set_level(COOP_LOG_ERROR);

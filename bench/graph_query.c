@@ -5,6 +5,7 @@
  * cached truck factor of the whole repository. CPU time, not wall time, so
  * the figure holds on a machine that other work is loading.
  */
+#include "bench_args.h"
 #include "coop/graph.h"
 
 #include <json-c/json.h>
@@ -25,7 +26,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench-graph_query STORE_URL REPO PATH [N]\n");
         return 2;
     }
-    int n = argc > 4 ? atoi(argv[4]) : 20000;
+    int n = bench_arg_int(argc, argv, 4, 20000);
     struct coop_store *s;
     if (coop_core_init() || coop_store_open(argv[1], 2, &s)) {
         fprintf(stderr, "bench-graph_query: cannot open the store\n");

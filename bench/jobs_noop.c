@@ -7,6 +7,7 @@
  *
  *   bench-jobs_noop DIR [JOBS] [WORKERS]
  */
+#include "bench_args.h"
 #include "coop/jobs.h"
 #include "coop/store.h"
 
@@ -54,8 +55,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench-jobs_noop DIR [JOBS] [WORKERS]\n");
         return 2;
     }
-    int jobs_n = argc > 2 ? atoi(argv[2]) : 100000;
-    int workers = argc > 3 ? atoi(argv[3]) : 1;
+    int jobs_n = bench_arg_int(argc, argv, 2, 100000);
+    int workers = bench_arg_int(argc, argv, 3, 1);
     coop_core_init();
     coop_log_set_level(COOP_LOG_ERROR);
     char url[4096];

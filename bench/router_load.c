@@ -6,6 +6,7 @@
  * (streaming), in milliseconds: "p50 p99".
  * Usage: bench-router_load URL BODY_FILE CONC N ttfb|total [HEADER...]
  */
+#include "bench_args.h"
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,7 @@ int main(int argc, char **argv)
     if (fread(body, 1, (size_t)body_len, f) != (size_t)body_len)
         return 2;
     fclose(f);
-    int conc = atoi(argv[3]), total = atoi(argv[4]);
+    int conc = bench_arg_int(argc, argv, 3, 1), total = bench_arg_int(argc, argv, 4, 1);
     ttfb = strcmp(argv[5], "ttfb") == 0;
     int warm = conc * 4 < 200 ? 200 : conc * 4;
     struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");

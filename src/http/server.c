@@ -263,7 +263,6 @@ static enum MHD_Result first_call(struct coop_http_server *srv, struct request_s
     int64_t declared;
     if (cl && (coop_parse_i64(cl, &declared) || declared < 0 ||
                (uint64_t)declared > st->route->max_body)) {
-        st->route_label = st->route->pattern;
         return queue_error(st->conn, st, 413, "payload_too_large",
                            "the request body is larger than this endpoint accepts");
     }

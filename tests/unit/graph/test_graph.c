@@ -231,13 +231,13 @@ static void test_coupling(void **state)
     commit(r, "k2", "alice", T0 + 2, "M:x M:y");
     commit(r, "k3", "bob", T0 + 3, "M:x A:z");
     commit(r, "k4", "bob", T0 + 4, "M:y");
-    char big[2048] = "M:x M:y";
-    for (int i = 1; i <= 29; i++) {
-        char f[16];
-        snprintf(f, sizeof f, " A:f%d", i);
-        strcat(big, f);
-    }
-    commit(r, "k5", "carol", T0 + 5, big);
+    struct coop_buf big;
+    coop_buf_init(&big, 2048);
+    coop_buf_puts(&big, "M:x M:y");
+    for (int i = 1; i <= 29; i++)
+        coop_buf_printf(&big, " A:f%d", i);
+    commit(r, "k5", "carol", T0 + 5, big.data);
+    coop_buf_dispose(&big);
 
     struct json_object *o = ask(coop_graph_coupling, r, "x", 0);
     assert_int_equal(geti(o, "revisions"), 3);

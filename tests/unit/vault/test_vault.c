@@ -38,7 +38,7 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_int_equal(coop_core_init(), COOP_ERR_OK);
-    strcpy(f->dir, "/tmp/coop-vault-XXXXXX");
+    coop_strlcpy(f->dir, "/tmp/coop-vault-XXXXXX", sizeof f->dir);
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->url, sizeof f->url, "sqlite:%s/coop.db", f->dir);
     snprintf(f->log_path, sizeof f->log_path, "%s/log", f->dir);
