@@ -49,6 +49,7 @@ class Response:
 # same data directory finds the same data.
 
 PSQL = "/usr/lib/postgresql/15/bin/psql"
+PG_DUMP = "/usr/lib/postgresql/15/bin/pg_dump"
 
 
 def pg_base_url():
@@ -210,6 +211,44 @@ class Coopd:
             except ValueError:
                 raise AssertionError("log line is not JSON: %r" % line[:300])
             assert isinstance(obj, dict) and "time" in obj and "level" in obj and "msg" in obj, line
+
+    # -- the store -----------------------------------------------------
+    def sql(self, query):
+        """Rows of a SELECT on this instance's store, SQLite or PostgreSQL,
+        as lists of JSON values (text, numbers, null) in column order."""
+        if self.schema:
+            url = pg_schema_url(self.schema, create=False)
+            # Each row becomes a JSON array through its JSON object, in
+            # column order; the whole result is one JSON document.
+            wrapped = ("SELECT COALESCE(json_agg((SELECT json_agg(v.value ORDER BY v.ordinality)"
+                       " FROM json_each(row_to_json(q)) WITH ORDINALITY v)), '[]') FROM (%s) q" % query)
+            out = subprocess.run([PSQL if os.path.exists(PSQL) else "psql", "-At", "-v", "ON_ERROR_STOP=1",
+                                  "-d", url, "-c", wrapped], check=True, stdin=subprocess.DEVNULL,
+                                 capture_output=True, text=True)
+            return json.loads(out.stdout)
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.data_dir, "coop.db"))
+        try:
+            return [list(r) for r in con.execute(query).fetchall()]
+        finally:
+            con.close()
+
+    def store_dump(self):
+        """Everything the store holds, as bytes: the SQLite files in the data
+        directory, or a pg_dump of this instance's schema."""
+        if self.schema:
+            out = subprocess.run([PG_DUMP if os.path.exists(PG_DUMP) else "pg_dump", "--no-owner",
+                                  "--schema=" + self.schema, "-d", pg_base_url()], check=True,
+                                 stdin=subprocess.DEVNULL, capture_output=True)
+            assert b"CREATE TABLE" in out.stdout
+            return out.stdout
+        data = b""
+        for name in sorted(os.listdir(self.data_dir)):
+            if name.startswith("coop.db"):
+                with open(os.path.join(self.data_dir, name), "rb") as f:
+                    data += f.read()
+        assert data
+        return data
 
     # -- HTTP ----------------------------------------------------------
     def connection(self, timeout=30):

@@ -8,7 +8,6 @@ format; what coopd stored and logged is searched for canary strings.
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from coopd_harness import COOPD, Coopd, assert_error_shape, run_tests  # noqa: E402
+from coopd_harness import COOPD, Coopd, assert_error_shape, pg_drop_schema, run_tests  # noqa: E402
 from provider_emulator import REPLY, Emulator  # noqa: E402
 
 KEYS = {
@@ -357,10 +356,7 @@ def test_policy_blocks_then_admin_changes_it():
         assert_error_shape(c.request("PUT", "/v1/admin/policy", body={"providers": {"nope": {}}}), 400)
         assert_error_shape(c.request("PUT", "/v1/admin/policy",
                                      body={"providers": {"openai": {"disabled_features": ["x"]}}}), 400)
-        db = os.path.join(c.data_dir, "coop.db")
-        con = sqlite3.connect(db)
-        rows = con.execute("SELECT actor, what, detail FROM config_changes").fetchall()
-        con.close()
+        rows = c.sql("SELECT actor, what, detail FROM config_changes")
         assert len(rows) == 1 and rows[0][1] == "policy", rows
         detail = json.loads(rows[0][2])
         fields = {(x["provider"], x["field"]) for x in detail["changes"]}
@@ -440,11 +436,14 @@ def test_byok_customer_key():
         rows = audit_rows(c, 3, token=admin)
         byok = [x for x in rows if x["byok"]]
         assert len(byok) == 1 and byok[0]["customer"] == "acme" and byok[0]["provider"] == "openai"
+        assert byok_key.encode() not in c.store_dump()
     for name in os.listdir(data_dir):
         with open(os.path.join(data_dir, name), "rb") as f:
             data = f.read()
         assert byok_key.encode() not in data, name
     shutil.rmtree(data_dir, ignore_errors=True)
+    if c.schema:
+        pg_drop_schema(c.schema)
 
 
 def test_ask_with_graph_facts():
@@ -525,13 +524,20 @@ def test_zz_audit_rows_and_no_canaries():
     assert "annotation" in sh["zero_retention"]
     assert c.stop() == 0
     c.check_log_json()
+    # The audit rows chain up from the anchor on either store.
+    out = c.run("audit", "verify")
+    text = (out.stdout + out.stderr).decode()
+    assert out.returncode == 0, text
+    assert "llm chain: intact" in text and "config chain: intact" in text, text
+    entries = int(text.split("llm chain: intact, ")[1].split(" ")[0])
+    assert entries >= 10, text
     blobs = []
     for name in os.listdir(c.data_dir):
         path = os.path.join(c.data_dir, name)
         if os.path.isfile(path):
             with open(path, "rb") as f:
                 blobs.append((name, f.read()))
-    assert any(n.startswith("coop.db") for n, _ in blobs)
+    blobs.append(("store", c.store_dump()))
     assert any(n.endswith(".log") for n, _ in blobs)
     for name, data in blobs:
         for canary in [PROMPT_CANARY, SECRET, "RESPONSE-CANARY"] + list(KEYS.values()):
@@ -545,4 +551,6 @@ if __name__ == "__main__":
         if Server.coopd:
             Server.coopd.stop()
             shutil.rmtree(Server.coopd.data_dir, ignore_errors=True)
+            if Server.coopd.schema:
+                pg_drop_schema(Server.coopd.schema)
         EMU.stop()

@@ -2,6 +2,10 @@
  * The audit hash chains: appends link up, any changed, removed or
  * reordered entry is found, and retention purges (driven by an injected
  * clock) keep what remains verifiable from its anchor.
+ *
+ * Every case runs on SQLite and on PostgreSQL (COOP_TEST_PG: the fixture's
+ * server or COOP_TEST_PG_URL; that half is skipped without one, except on
+ * CI). On PostgreSQL each case gets a fresh schema.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +13,7 @@
 #include <cmocka.h>
 
 #include "coop/audit.h"
+#include "pg_test.h"
 
 #include <json-c/json.h>
 #include <pthread.h>
@@ -25,11 +30,21 @@ static int64_t fake_clock(void)
     return fake_now;
 }
 
+/* The backend the current group runs on: on PostgreSQL, the case's schema. */
+static bool on_pg;
+static struct coop_test_pg pg;
+
 static int setup(void **state)
 {
     struct coop_store *s = NULL;
     assert_int_equal(coop_core_init(), COOP_ERR_OK);
-    assert_int_equal(coop_store_open("memory", 1, &s), COOP_ERR_OK);
+    if (on_pg) {
+        if (!coop_test_pg_open(&pg))
+            return -1;
+        assert_int_equal(coop_store_open(pg.url, 1, &s), COOP_ERR_OK);
+    } else {
+        assert_int_equal(coop_store_open("memory", 1, &s), COOP_ERR_OK);
+    }
     assert_int_equal(coop_store_migrate(s, NULL), COOP_ERR_OK);
     fake_now = 1700000000000LL;
     coop_clock_set_override(fake_clock);
@@ -41,6 +56,8 @@ static int teardown(void **state)
 {
     coop_store_close(*state);
     coop_clock_set_override(NULL);
+    if (on_pg)
+        coop_test_pg_close(&pg);
     return 0;
 }
 
@@ -330,7 +347,9 @@ static void test_refuses_oversized_fields(void **state)
     expect_intact(*state, COOP_AUDIT_CHAIN_LLM, 0);
 }
 
-/* Concurrent appends on a file database never fork the chain. */
+/* Concurrent appends from several connections (a file database, or the
+ * PostgreSQL schema, where they run as serializable transactions that may
+ * be retried) never fork the chain. */
 struct worker {
     struct coop_store *s;
     int base;
@@ -354,9 +373,12 @@ static void *appender(void *arg)
 
 static void test_concurrent_appends(void **state)
 {
-    char dir[] = "/tmp/coop-audit-XXXXXX", url[128];
+    char dir[] = "/tmp/coop-audit-XXXXXX", url[sizeof pg.url];
     assert_non_null(mkdtemp(dir));
-    snprintf(url, sizeof url, "sqlite:%s/a.db", dir);
+    if (on_pg)
+        coop_strlcpy(url, pg.url, sizeof url);
+    else
+        snprintf(url, sizeof url, "sqlite:%s/a.db", dir);
     struct coop_store *s = NULL;
     assert_int_equal(coop_store_open(url, 4, &s), COOP_ERR_OK);
     assert_int_equal(coop_store_migrate(s, NULL), COOP_ERR_OK);
@@ -378,26 +400,44 @@ static void test_concurrent_appends(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+#define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
 int main(void)
 {
     coop_log_set_level(COOP_LOG_ERROR);
+    if (coop_core_init())
+        return 1;
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_chain_is_intact, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_appends_link, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_canonical_form, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changed_row_is_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changed_flag_is_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rehashed_row_is_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_rows_are_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_tail_is_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_removed_head_is_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_config_change_tamper, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_purge_keeps_chain_verifiable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_retention_is_configurable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_purger_thread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_list_and_totals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refuses_oversized_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_appends, setup, teardown),
+        CASE(test_empty_chain_is_intact),
+        CASE(test_appends_link),
+        CASE(test_canonical_form),
+        CASE(test_changed_row_is_found),
+        CASE(test_changed_flag_is_found),
+        CASE(test_rehashed_row_is_found),
+        CASE(test_removed_rows_are_found),
+        CASE(test_removed_tail_is_found),
+        CASE(test_removed_head_is_found),
+        CASE(test_config_change_tamper),
+        CASE(test_purge_keeps_chain_verifiable),
+        CASE(test_retention_is_configurable),
+        CASE(test_purger_thread),
+        CASE(test_list_and_totals),
+        CASE(test_refuses_oversized_fields),
+        CASE(test_concurrent_appends),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+
+    char base[1024];
+    coop_test_pg_base(base, sizeof base);
+    if (!base[0]) {
+        if (coop_test_pg_required()) {
+            fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server on CI\n");
+            return 1;
+        }
+        fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server, its half is skipped\n");
+        return failed;
+    }
+    on_pg = true;
+    failed += cmocka_run_group_tests_name("postgres", tests, NULL, NULL);
+    return failed;
 }
