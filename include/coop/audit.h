@@ -33,6 +33,10 @@ struct coop_audit_row {
     /* Extended by the router's resilience features; NULL when unused. */
     const char *target;     /* provider/model that answered */
     int attempts;
+    /* The steps of a retried or routed request, as compact JSON: an array
+     * of {"target","result","status"?,"key"?,"reason"?} with fixed words
+     * and numbers only (a key appears as its index in the pool). */
+    const char *route;
 };
 
 /* Appends one row (and extends the chain) in its own transaction. */

@@ -158,6 +158,24 @@ const struct coop_provider_policy *coop_policy_provider(const struct coop_policy
 bool coop_policy_model_allowed(const struct coop_provider_policy *pp, const char *model);
 
 /*
+ * A route (the policy's "routes"): a model name clients use ("coop/smart",
+ * or a provider/model name) mapped to the provider/model targets tried in
+ * order. Each target is checked against the policy when its turn comes;
+ * one the policy refuses is skipped, never called.
+ */
+#define COOP_ROUTE_MAX_TARGETS 8
+#define COOP_POLICY_MAX_ROUTES 64
+struct coop_route {
+    char name[128];
+    size_t ntargets;
+    char targets[COOP_ROUTE_MAX_TARGETS][128];
+};
+/* The route named name, or NULL. */
+const struct coop_route *coop_policy_route(const struct coop_policy *p, const char *name);
+/* Route i (0 <= i < count), for listing; NULL past the end. */
+const struct coop_route *coop_policy_route_at(const struct coop_policy *p, size_t i);
+
+/*
  * The startup compliance checks of each enabled provider: a key, an https
  * endpoint (loopback http allowed), a policy_url, a verified_at no older
  * than 180 days (older: warning), DeepSeek only with DPA approval, Gemini

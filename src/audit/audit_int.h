@@ -8,11 +8,14 @@
 
 #include "coop/audit.h"
 
-#define AUDIT_MAX_COLUMNS 16
+#define AUDIT_MAX_COLUMNS 20
 
 struct audit_column {
     const char *name;
     bool text; /* TEXT, else an integer */
+    /* Added after the chain's first version: left out of the canonical
+     * form when NULL, so entries written before it verify unchanged. */
+    bool optional;
 };
 
 struct audit_chain {

@@ -21,20 +21,20 @@
 #include <string.h>
 
 static const struct audit_column llm_columns[] = {
-    {"customer", true},       {"provider", true},
-    {"model", true},          {"ts", false},
-    {"request_id", true},     {"status", true},
-    {"status_code", false},   {"byok", false},
-    {"zero_retention", true}, {"sanitizer_counts", true},
-    {"latency_ms", false},    {"input_tokens", false},
-    {"output_tokens", false}, {"target", true},
-    {"attempts", false},
+    {"customer", true, false},       {"provider", true, false},
+    {"model", true, false},          {"ts", false, false},
+    {"request_id", true, false},     {"status", true, false},
+    {"status_code", false, false},   {"byok", false, false},
+    {"zero_retention", true, false}, {"sanitizer_counts", true, false},
+    {"latency_ms", false, false},    {"input_tokens", false, false},
+    {"output_tokens", false, false}, {"target", true, false},
+    {"attempts", false, false},      {"route", true, true},
 };
 
 static const struct audit_column config_columns[] = {
-    {"actor", true},
-    {"what", true},
-    {"detail", true},
+    {"actor", true, false},
+    {"what", true, false},
+    {"detail", true, false},
 };
 
 const struct audit_chain audit_chain_llm = {
@@ -80,6 +80,8 @@ coop_err audit_entry_hash(const struct audit_chain *c, int64_t seq, int64_t reco
     if (!err)
         err = coop_buf_printf(&b, ",%lld,%lld", (long long)seq, (long long)recorded_at);
     for (size_t i = 0; !err && i < c->ncolumns; i++) {
+        if (v[i].null && c->columns[i].optional)
+            continue;
         err = coop_buf_puts(&b, ",");
         if (err)
             break;

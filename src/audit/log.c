@@ -56,8 +56,12 @@
     " hash TEXT NOT NULL);"                                                                        \
     "CREATE INDEX config_changes_recorded ON config_changes (recorded_at);"
 
+/* audit.002: the steps of retried and routed requests (router). */
+#define AUDIT_ROUTE "ALTER TABLE audit_log ADD COLUMN route TEXT;"
+
 const struct coop_migration coop_audit_migrations[] = {
     {"audit.001", AUDIT_TABLES("INTEGER"), AUDIT_TABLES("BIGINT")},
+    {"audit.002", AUDIT_ROUTE, AUDIT_ROUTE},
     {NULL, NULL, NULL},
 };
 
@@ -101,7 +105,7 @@ coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row
     if (too_long(row->customer, 128) || too_long(row->provider, 64) || too_long(row->model, 256) ||
         too_long(row->request_id, 128) || too_long(row->status, 32) ||
         too_long(row->zero_retention, 512) || too_long(row->sanitizer_counts, 8192) ||
-        too_long(row->target, 320))
+        too_long(row->target, 320) || too_long(row->route, 4096))
         return COOP_ERR_INVALID;
     int64_t now = coop_clock_now_ms();
     const struct audit_value v[] = {
@@ -120,8 +124,9 @@ coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row
         integer(row->output_tokens),
         text(row->target),
         integer(row->attempts),
+        text(row->route),
     };
-    _Static_assert(sizeof v / sizeof *v == 15, "one value per column of audit_log");
+    _Static_assert(sizeof v / sizeof *v == 16, "one value per column of audit_log");
     struct append_ctx a = {&audit_chain_llm, v, now};
     coop_err err = coop_store_tx(store, true, append_tx, &a);
     if (err)
@@ -214,7 +219,8 @@ static coop_err llm_row(void *ctx, const struct coop_row *row)
     json_object_object_add(o, "output_tokens", json_object_new_int64(coop_row_int(row, 14)));
     json_object_object_add(o, "target", json_text_or_null(row, 15));
     json_object_object_add(o, "attempts", json_object_new_int64(coop_row_int(row, 16)));
-    json_object_object_add(o, "hash", json_text_or_null(row, 18));
+    json_object_object_add(o, "route", json_embedded(row, 17));
+    json_object_object_add(o, "hash", json_text_or_null(row, 19));
     json_object_array_add(l->rows, o);
     l->count++;
     l->last_seq = coop_row_int(row, 0);

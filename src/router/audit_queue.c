@@ -18,7 +18,9 @@ struct audit_item {
     struct audit_item *next;
     struct coop_audit_row row;
     char customer[128], provider[32], model[128], request_id[72], zero_retention[128];
+    char target[160];
     char *sanitizer_counts;
+    char *route;
 };
 
 struct audit_queue {
@@ -38,6 +40,7 @@ static void write_item(struct audit_queue *q, struct audit_item *it)
         coop_log_error("audit row not written", COOP_F_ERR(err),
                        COOP_F_STR("request_id", it->request_id));
     free(it->sanitizer_counts);
+    free(it->route);
     free(it);
 }
 
@@ -103,7 +106,10 @@ void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row)
     if (row->sanitizer_counts)
         it->sanitizer_counts = strdup(row->sanitizer_counts);
     it->row.sanitizer_counts = it->sanitizer_counts;
-    it->row.target = NULL;
+    COPY(target);
+    if (row->route)
+        it->route = strdup(row->route);
+    it->row.route = it->route;
     pthread_mutex_lock(&q->lock);
     if (q->n >= AUDIT_QUEUE_MAX) {
         /* The store cannot keep up: write this one here rather than drop it. */
@@ -153,13 +159,26 @@ void router_finish_audit(struct call *call)
         .latency_ms = ms,
         .input_tokens = call->t.input_tokens,
         .output_tokens = call->t.output_tokens,
-        .attempts = 1,
+        .target = call->attempts ? call->targets[call->target] : NULL,
+        .attempts = call->attempts,
     };
+    /* The steps are worth a record when there was more than one. */
+    char *route = NULL;
+    if ((call->ntargets > 1 || call->attempts != 1) && call->route.len) {
+        struct coop_buf b;
+        coop_buf_init(&b, call->route.len + 3);
+        coop_buf_puts(&b, "[");
+        coop_buf_append(&b, call->route.data, call->route.len);
+        coop_buf_puts(&b, "]");
+        route = coop_buf_steal(&b, NULL);
+        row.route = route;
+    }
     char labels[96];
     snprintf(labels, sizeof labels, "provider=\"%s\",status=\"%s\"", call->provider, call->status);
     coop_metric_inc("coop_llm_requests_total", "LLM requests by provider and outcome", labels);
     if (r->audit)
         audit_queue_push(r->audit, &row);
+    free(route);
 }
 
 void router_audit_refused(struct coop_router *r, const struct coop_http_request *req,

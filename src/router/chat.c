@@ -15,6 +15,7 @@
 
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,7 @@ static bool send_out(struct call *call)
 {
     if (call->out.len == 0)
         return true;
+    call->content_sent = true;
     coop_err err = coop_http_stream_write(call->stream, call->out.data, call->out.len);
     coop_buf_reset(&call->out);
     call->last_write_ns = coop_clock_mono_ns();
@@ -108,6 +110,7 @@ bool call_data(struct call *call, const char *data, size_t len)
         /* Read (bounded) and dropped: an error body can quote the input. */
         return true;
     }
+    call->got_bytes = true;
     if (!call->stream_mode) {
         if (coop_buf_append(&call->body, data, len) == COOP_ERR_OK)
             return true;
@@ -195,6 +198,7 @@ void call_finish(struct call *call, int curl_code)
         call->status = "cancelled";
     } else if (curl_code == CURLE_OK && call->upstream_status >= 200 &&
                call->upstream_status <= 299) {
+        call_record_step(call, "ok", call->upstream_status);
         finish_ok(call);
     } else if (curl_code == CURLE_OK || curl_code == CURLE_WRITE_ERROR) {
         if (call->protocol_error) {
@@ -232,6 +236,142 @@ void call_free(struct call *call)
     sse_dispose(&call->sse);
     coop_buf_dispose(&call->body);
     coop_buf_dispose(&call->out);
+    coop_buf_dispose(&call->route);
+    json_object_put(call->in_body);
+    json_object_put(call->in_msgs);
     free(call->sanitizer_counts);
     free(call);
+}
+
+/* ---- retries and fallbacks -------------------------------------------------------- */
+
+static struct key_pool *call_pool(const struct call *call)
+{
+    const struct coop_router *r = call->router;
+    for (size_t i = 0; coop_providers[i] && i < sizeof r->pools / sizeof r->pools[0]; i++)
+        if (coop_providers[i] == call->ops)
+            return r->pools[i];
+    return NULL;
+}
+
+static const char *failure_word(int curl_code, long status)
+{
+    if (curl_code == CURLE_OK || curl_code == CURLE_WRITE_ERROR)
+        return status ? "error" : "protocol";
+    if (curl_code == CURLE_OPERATION_TIMEDOUT)
+        return "timeout";
+    if (curl_code == CURLE_ABORTED_BY_CALLBACK)
+        return "aborted";
+    return "unreachable";
+}
+
+long call_timeout_ms(const struct call *call, int64_t now_ns)
+{
+    int64_t left = (call->deadline_ns - now_ns) / 1000000;
+    long t = call->router->timeout_ms;
+    if (left < t)
+        t = left > 1 ? (long)left : 1;
+    return t;
+}
+
+/* Delay before the same target is asked again; -1: not again. */
+static long same_target_delay(struct call *call, enum router_failure f, bool other_key)
+{
+    const struct router_retry_cfg *rc = &call->router->retry;
+    long s = call->upstream_status;
+    if (call->target_attempts >= rc->max_attempts)
+        return -1;
+    if (s == 401)
+        return other_key ? 0 : -1; /* another key at once, else not again */
+    if (f != ROUTER_FAIL_RETRY)
+        return -1;
+    long delay = router_backoff_ms(rc, call->target_attempts, randombytes_random());
+    if (s == 429 && call->retry_after_ms >= 0 && !other_key) {
+        /* The same key again: wait as long as the provider asked, unless
+         * that is longer than we are willing to hold the request. */
+        if (call->retry_after_ms > rc->retry_after_max_ms)
+            return -1;
+        if (call->retry_after_ms > delay)
+            delay = call->retry_after_ms;
+    }
+    return delay;
+}
+
+bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns)
+{
+    call->last_curl = curl_code;
+    if (call->client_gone || coop_http_stream_closed(call->stream))
+        return false;
+    enum router_failure f = router_classify(curl_code, call->upstream_status, call->got_bytes);
+    if (f == ROUTER_OK)
+        return false;
+    if (call->too_large || call->protocol_error)
+        f = ROUTER_FAIL_FINAL;
+    call_record_step(call, failure_word(curl_code, call->upstream_status), call->upstream_status);
+    /* Once the client has seen content, it is that answer or an error. */
+    if (call->content_sent || f == ROUTER_FAIL_FINAL)
+        return false;
+    const struct router_retry_cfg *rc = &call->router->retry;
+    long s = call->upstream_status;
+    struct key_pool *pool = call->key_index >= 0 ? call_pool(call) : NULL;
+    if (pool && (s == 429 || s == 401)) {
+        /* 429 with Retry-After: as long as the provider asked; else the
+         * configured cooldown. */
+        long cool = s == 429 && call->retry_after_ms >= 0 ? call->retry_after_ms
+                                                          : rc->key_cooldown_ms;
+        key_pool_cool(pool, call->key_index, now_ns + (int64_t)cool * 1000000);
+    }
+    bool other_key = pool && key_pool_has_other(pool, now_ns, call->key_index);
+    int64_t left_ms = (call->deadline_ns - now_ns) / 1000000;
+    long delay = same_target_delay(call, f, other_key);
+    if (delay >= 0 && delay < left_ms) {
+        *at_ns = now_ns + (int64_t)delay * 1000000;
+        return true;
+    }
+    if (call->target + 1 < call->ntargets && left_ms > 0) {
+        call->target++;
+        call->target_attempts = 0;
+        *at_ns = now_ns;
+        return true;
+    }
+    return false;
+}
+
+/* Clears what one attempt left behind; the client's side (stream started,
+ * keep-alives) carries over. */
+static void attempt_reset(struct call *call)
+{
+    call->upstream_status = 0;
+    call->retry_after[0] = '\0';
+    call->retry_after_ms = -1;
+    call->protocol_error = false;
+    call->too_large = false;
+    call->got_bytes = false;
+    coop_buf_reset(&call->body);
+    coop_buf_reset(&call->out);
+    sse_dispose(&call->sse);
+    sse_init(&call->sse, MAX_SSE_EVENT);
+    call->t.input_tokens = call->t.output_tokens = 0;
+    call->t.usage_seen = call->t.role_sent = call->t.finished = false;
+    call->t.done = call->t.failed = false;
+    call->t.finish_reason[0] = '\0';
+}
+
+bool call_resume(struct call *call)
+{
+    if (!call->client_gone && !coop_http_stream_closed(call->stream)) {
+        struct step_error why;
+        /* Saved: if no target is left, the answer is the last failure. */
+        long status = call->upstream_status;
+        char ra[sizeof call->retry_after];
+        coop_strlcpy(ra, call->retry_after, sizeof ra);
+        if (call_prepare_attempt(call, &why)) {
+            attempt_reset(call);
+            return true;
+        }
+        call->upstream_status = status;
+        coop_strlcpy(call->retry_after, ra, sizeof call->retry_after);
+    }
+    call_finish(call, call->last_curl);
+    return false;
 }

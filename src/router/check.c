@@ -44,7 +44,16 @@ static int check_provider(const struct coop_config *cfg, const struct coop_provi
                           int *warnings)
 {
     int failures = 0;
-    if (ops->key_required && !coop_config_get(cfg, ops->key_var)) {
+    char pool_var[64], perr[96];
+    key_pool_var(ops, pool_var, sizeof pool_var);
+    const char *pool_spec = coop_config_get(cfg, pool_var);
+    struct key_pool *pool = NULL;
+    if (pool_spec && key_pool_parse(pool_spec, &pool, perr, sizeof perr)) {
+        failures++;
+        line(out, "FAIL", ops->name, "its key pool setting (COOP_<PROVIDER>_API_KEYS) is malformed");
+    }
+    key_pool_free(pool);
+    if (ops->key_required && !coop_config_get(cfg, ops->key_var) && !pool_spec) {
         failures++;
         line(out, "FAIL", ops->name, "enabled but its API key is not set");
     }

@@ -10,6 +10,7 @@
 #include "router_int.h"
 
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ struct router_client {
     bool stop;
     long keepalive_ms;
     struct call *active; /* added to the multi handle (thread-only) */
+    struct call *waiting; /* to be tried again, soonest first (thread-only) */
     CURL *spare[64];     /* reset easy handles kept for reuse (thread-only) */
     size_t nspare;
 };
@@ -38,17 +40,50 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     return call_data(call, ptr, n) ? n : 0;
 }
 
+/* Value of header name (lower case, with the colon) in buf, copied to
+ * out without surrounding blanks; false when buf is another header. */
+static bool header_value(const char *buf, size_t n, const char *name, char *out, size_t size)
+{
+    size_t nl = strlen(name);
+    if (n <= nl || strncasecmp(buf, name, nl) != 0)
+        return false;
+    size_t i = nl, k = 0;
+    while (i < n && (buf[i] == ' ' || buf[i] == '\t'))
+        i++;
+    while (i < n && buf[i] != '\r' && buf[i] != '\n' && k + 1 < size)
+        out[k++] = buf[i++];
+    while (k && (out[k - 1] == ' ' || out[k - 1] == '\t'))
+        k--;
+    out[k] = '\0';
+    return true;
+}
+
+static void set_retry_after(struct call *call, long ms)
+{
+    call->retry_after_ms = ms;
+    snprintf(call->retry_after, sizeof call->retry_after, "%ld", (ms / 1000 + 1) % 100000000);
+    if (ms % 1000 == 0)
+        snprintf(call->retry_after, sizeof call->retry_after, "%ld", (ms / 1000) % 100000000);
+}
+
 static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
 {
     struct call *call = userdata;
     size_t n = size * nitems;
-    static const char ra[] = "retry-after:";
-    if (n > sizeof ra - 1 && strncasecmp(buf, ra, sizeof ra - 1) == 0) {
-        size_t k = 0;
-        for (size_t i = sizeof ra - 1; i < n && k + 1 < sizeof call->retry_after; i++)
-            if (buf[i] >= '0' && buf[i] <= '9')
-                call->retry_after[k++] = buf[i];
-        call->retry_after[k] = '\0';
+    char v[128];
+    if (header_value(buf, n, "retry-after:", v, sizeof v)) {
+        /* retry-after-ms (OpenAI), when also present, is the finer one. */
+        long ms = router_retry_after_ms(v, coop_clock_now_ms() / 1000);
+        if (ms >= 0 && call->retry_after_ms < 0)
+            set_retry_after(call, ms);
+    } else if (header_value(buf, n, "retry-after-ms:", v, sizeof v)) {
+        long ms = router_retry_after_ms(v, 0);
+        if (ms >= 0)
+            set_retry_after(call, ms / 1000);
+    } else if (n >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (after a 1xx, say): forget the last one's. */
+        call->retry_after_ms = -1;
+        call->retry_after[0] = '\0';
     }
     return n;
 }
@@ -87,7 +122,7 @@ static coop_err setup_easy(struct router_client *c, struct call *call)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, call->router->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, call->router->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, call_timeout_ms(call, coop_clock_mono_ns()));
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
@@ -96,6 +131,18 @@ static coop_err setup_easy(struct router_client *c, struct call *call)
     call->easy = e;
     call->headers_list = hl;
     return COOP_ERR_OK;
+}
+
+/* Puts call on the timer list: it is tried again at at_ns, by this
+ * thread, without anyone sleeping. */
+static void wait_until(struct router_client *c, struct call *call, int64_t at_ns)
+{
+    call->retry_at_ns = at_ns;
+    struct call **pp = &c->waiting;
+    while (*pp && (*pp)->retry_at_ns <= at_ns)
+        pp = &(*pp)->next;
+    call->next = *pp;
+    *pp = call;
 }
 
 static void finish_one(struct router_client *c, CURL *e, CURLcode code)
@@ -122,8 +169,15 @@ static void finish_one(struct router_client *c, CURL *e, CURLcode code)
         curl_easy_cleanup(e);
     }
     call->easy = NULL;
+    int64_t at = 0;
+    if (code != CURLE_ABORTED_BY_CALLBACK && call_retry(call, (int)code, coop_clock_mono_ns(), &at)) {
+        wait_until(c, call, at);
+        return;
+    }
     call_finish(call, (int)code);
 }
+
+static void start_transfer(struct router_client *c, struct call *call);
 
 static void add_pending(struct router_client *c)
 {
@@ -134,6 +188,25 @@ static void add_pending(struct router_client *c)
     while (list) {
         struct call *call = list;
         list = list->next;
+        start_transfer(c, call);
+    }
+}
+
+/* Starts the due waiting calls' next attempts. */
+static void resume_due(struct router_client *c, int64_t now_ns)
+{
+    while (c->waiting && c->waiting->retry_at_ns <= now_ns) {
+        struct call *call = c->waiting;
+        c->waiting = call->next;
+        call->next = NULL;
+        if (call_resume(call))
+            start_transfer(c, call);
+    }
+}
+
+static void start_transfer(struct router_client *c, struct call *call)
+{
+    {
         call->next = NULL;
         coop_err err = setup_easy(c, call);
         if (!err && curl_multi_add_handle(c->multi, call->easy) != CURLM_OK)
@@ -146,10 +219,20 @@ static void add_pending(struct router_client *c)
                 call->easy = NULL;
             }
             call_finish(call, (int)CURLE_OUT_OF_MEMORY);
-            continue;
+            return;
         }
         call->next = c->active;
         c->active = call;
+    }
+}
+
+static void finish_waiting(struct router_client *c)
+{
+    while (c->waiting) {
+        struct call *call = c->waiting;
+        c->waiting = call->next;
+        call->next = NULL;
+        call_finish(call, (int)CURLE_ABORTED_BY_CALLBACK);
     }
 }
 
@@ -172,13 +255,24 @@ static void *thread_main(void *arg)
             if (m->msg == CURLMSG_DONE)
                 finish_one(c, m->easy_handle, m->data.result);
         int64_t now = coop_clock_mono_ns();
+        resume_due(c, now);
         for (struct call *call = c->active; call; call = call->next)
             call_keepalive(call, now, interval_ns);
+        for (struct call *call = c->waiting; call; call = call->next)
+            call_keepalive(call, now, interval_ns);
         long wait_ms = c->keepalive_ms < 1000 ? c->keepalive_ms : 1000;
-        curl_multi_poll(c->multi, NULL, 0, (int)(wait_ms > 0 ? wait_ms : 1000), NULL);
+        if (wait_ms <= 0)
+            wait_ms = 1000;
+        if (c->waiting) {
+            int64_t due_ms = (c->waiting->retry_at_ns - now + 999999) / 1000000;
+            if (due_ms < wait_ms)
+                wait_ms = due_ms > 0 ? (long)due_ms : 0;
+        }
+        curl_multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL);
     }
     /* Stopping: every call still running ends with an error event. */
     add_pending(c);
+    finish_waiting(c);
     while (c->active) {
         CURL *e = c->active->easy;
         finish_one(c, e, CURLE_ABORTED_BY_CALLBACK);
@@ -241,6 +335,7 @@ void client_free(struct router_client *c)
     add_pending(c);
     while (c->active)
         finish_one(c, c->active->easy, CURLE_ABORTED_BY_CALLBACK);
+    finish_waiting(c);
     while (c->nspare)
         curl_easy_cleanup(c->spare[--c->nspare]);
     curl_multi_cleanup(c->multi);

@@ -9,6 +9,8 @@
 
 #include "coop/vault.h"
 
+#include <sodium.h>
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,59 +166,70 @@ static void zero_retention_names(struct call *call, const struct coop_provider_o
     coop_buf_dispose(&b);
 }
 
-/* Policy: returns 0 when the request may go, else the status answered. */
-static unsigned check_policy(struct coop_router *r, const struct coop_provider_ops *ops,
-                             const char *model, struct coop_http_request *req,
-                             struct coop_http_response *res, struct coop_provider_input *in,
-                             bool *annotate)
+/* Policy for one target: false (and *why) when the policy refuses it. */
+static bool check_policy(struct coop_router *r, const struct coop_provider_ops *ops,
+                         const char *model, struct coop_provider_input *in,
+                         struct step_error *why)
 {
     const struct coop_policy *p = router_policy_hold(r);
     const struct coop_provider_policy *pp = coop_policy_provider(p, ops->name);
-    unsigned status = 0;
-    char msg[200];
+    bool ok = false;
+    why->status = 403;
+    why->blocked = true;
     if (pp && strcmp(ops->name, "deepseek") == 0 && !pp->dpa_approved) {
-        status = 403;
-        coop_http_error(res, req, 403, "dpa_not_approved",
-                        "deepseek is blocked: the provider policy has no DPA approval "
-                        "(dpa_approved is false)");
+        why->code = "dpa_not_approved";
+        coop_strlcpy(why->message,
+                     "deepseek is blocked: the provider policy has no DPA approval "
+                     "(dpa_approved is false)",
+                     sizeof why->message);
     } else if (!pp || !pp->enabled) {
-        status = 403;
-        snprintf(msg, sizeof msg, "the provider %s is not enabled by the provider policy",
-                 ops->name);
-        coop_http_error(res, req, 403, "provider_disabled", msg);
+        why->code = "provider_disabled";
+        snprintf(why->message, sizeof why->message,
+                 "the provider %s is not enabled by the provider policy", ops->name);
     } else if (!coop_policy_model_allowed(pp, model)) {
-        status = 403;
-        coop_http_error(res, req, 403, "model_not_allowed",
-                        "the provider policy does not allow this model");
+        why->code = "model_not_allowed";
+        coop_strlcpy(why->message, "the provider policy does not allow this model",
+                     sizeof why->message);
     } else {
         in->features = (COOP_FEATURE_GROUNDING | COOP_FEATURE_CACHED_CONTENT |
                         COOP_FEATURE_SESSION_STORAGE | COOP_FEATURE_TOOLS) &
                        ~pp->disabled;
-        *annotate = pp->body_annotation;
+        in->body_annotation = pp->body_annotation;
+        ok = true;
+        why->blocked = false;
     }
     router_policy_release(r);
-    return status;
+    return ok;
 }
 
-static struct call *new_call(struct coop_router *r, const struct coop_provider_ops *ops,
-                             struct coop_http_request *req, const char *model_full)
+static void step_fail(struct step_error *why, unsigned status, const char *code,
+                      const char *message)
+{
+    why->status = status;
+    why->code = code;
+    why->blocked = false;
+    coop_strlcpy(why->message, message, sizeof why->message);
+}
+
+static struct call *new_call(struct coop_router *r, struct coop_http_request *req,
+                             const char *requested)
 {
     struct call *call = calloc(1, sizeof *call);
     if (!call)
         return NULL;
     call->router = r;
-    call->ops = ops;
     call->start_ns = req->start_ns;
     call->last_write_ns = coop_clock_mono_ns();
+    call->deadline_ns = req->start_ns + (int64_t)r->retry.deadline_ms * 1000000;
+    call->key_index = -1;
+    call->retry_after_ms = -1;
     coop_buf_init(&call->body, MAX_ANSWER);
     coop_buf_init(&call->out, MAX_ANSWER);
+    coop_buf_init(&call->route, 4000);
     sse_init(&call->sse, MAX_SSE_EVENT);
     coop_strlcpy(call->request_id, req->request_id, sizeof call->request_id);
     coop_strlcpy(call->customer, req->principal.customer, sizeof call->customer);
-    coop_strlcpy(call->provider, ops->name, sizeof call->provider);
-    const char *slash = strchr(model_full, '/');
-    coop_strlcpy(call->model, slash + 1, sizeof call->model);
-    coop_strlcpy(call->t.model, model_full, sizeof call->t.model);
+    coop_strlcpy(call->requested, requested, sizeof call->requested);
     memcpy(call->t.id, "chatcmpl-", 9);
     coop_random_hex(call->t.id + 9, 12);
     call->t.created = coop_clock_now_ms() / 1000;
@@ -231,33 +244,58 @@ static coop_err add_retention_headers(struct coop_provider_request *req)
     return err;
 }
 
-/* Parses "provider/model"; answers 400 itself when malformed. */
-static const struct coop_provider_ops *parse_model(struct json_object *body,
-                                                   struct coop_http_request *req,
-                                                   struct coop_http_response *res,
-                                                   const char **full)
+/* The targets of the request: a route of the policy, or "provider/model"
+ * (answers 400 itself when malformed). */
+static bool resolve_targets(struct coop_router *r, struct json_object *body,
+                            struct coop_http_request *req, struct coop_http_response *res,
+                            const char **requested)
 {
     const char *model = coop_json_str(body, "model");
     const char *slash = model ? strchr(model, '/') : NULL;
     if (!slash || slash[1] == '\0' || strlen(model) >= 128) {
         coop_http_error(res, req, 400, "invalid_model",
                         "model must be \"provider/model\", e.g. \"openai/gpt-4o\"");
-        return NULL;
-    }
-    const struct coop_provider_ops *ops = coop_provider_find(model, (size_t)(slash - model));
-    if (!ops) {
-        coop_http_error(res, req, 400, "unknown_provider",
-                        "the provider must be openai, anthropic, gemini, deepseek or selfhosted");
-        return NULL;
+        return false;
     }
     for (const char *c = slash + 1; *c; c++)
         if ((unsigned char)*c < 0x21 || *c == 0x7f) {
             coop_http_error(res, req, 400, "invalid_model",
                             "the model name has invalid characters");
-            return NULL;
+            return false;
         }
-    *full = model;
-    return ops;
+    *requested = model;
+    const struct coop_route *rt = coop_policy_route(router_policy_hold(r), model);
+    bool found = rt != NULL;
+    router_policy_release(r);
+    if (!found && !coop_provider_find(model, (size_t)(slash - model))) {
+        coop_http_error(res, req, 400, "unknown_provider",
+                        "the provider must be openai, anthropic, gemini, deepseek or selfhosted, "
+                        "or the model a route of the provider policy");
+        return false;
+    }
+    return true;
+}
+
+/* Copies the route (or the one model) into the call; the route is read
+ * again under the policy lock, which a PUT may have changed since. */
+static bool set_targets(struct call *call)
+{
+    struct coop_router *r = call->router;
+    const struct coop_route *rt = coop_policy_route(router_policy_hold(r), call->requested);
+    if (rt) {
+        call->ntargets = rt->ntargets;
+        for (size_t i = 0; i < rt->ntargets; i++)
+            coop_strlcpy(call->targets[i], rt->targets[i], sizeof call->targets[i]);
+    }
+    router_policy_release(r);
+    if (!rt) {
+        const char *slash = strchr(call->requested, '/');
+        if (!coop_provider_find(call->requested, (size_t)(slash - call->requested)))
+            return false;
+        call->ntargets = 1;
+        coop_strlcpy(call->targets[0], call->requested, sizeof call->targets[0]);
+    }
+    return true;
 }
 
 static bool read_stream_flags(struct json_object *body, bool *stream, bool *usage)
@@ -277,120 +315,210 @@ static bool read_stream_flags(struct json_object *body, bool *stream, bool *usag
     return true;
 }
 
-static struct call *build_call(struct coop_router *r, const struct coop_provider_ops *ops,
-                               struct coop_http_request *req, struct coop_http_response *res,
-                               struct coop_provider_input *in, struct json_object *msgs,
-                               struct json_object **clean, const char *full, bool usage);
-
-/* Prepares the call; on failure answers res and returns NULL. */
-static struct call *prepare(struct coop_router *r, struct coop_http_request *req,
-                            struct coop_http_response *res, struct json_object *body,
-                            struct json_object **clean)
+void call_record_step(struct call *call, const char *result, long status)
 {
-    const char *full = NULL;
-    const struct coop_provider_ops *ops = parse_model(body, req, res, &full);
-    if (!ops)
-        return NULL;
-    const char *model = strchr(full, '/') + 1;
-    struct coop_provider_input in = {.body = body, .model = model};
-    bool annotate = false, usage = false;
-    if (!read_stream_flags(body, &in.stream, &usage)) {
-        coop_http_error(res, req, 400, "invalid_request", "stream must be a boolean");
-        return NULL;
-    }
-    struct json_object *msgs = coop_json_arr(body, "messages");
-    if (!msgs) {
-        coop_http_error(res, req, 400, "invalid_request", "messages must be an array");
-        return NULL;
-    }
-    unsigned status = check_policy(r, ops, model, req, res, &in, &annotate);
-    if (status) {
-        router_audit_refused(r, req, ops->name, model, "blocked", (int)status);
-        return NULL;
-    }
-    in.body_annotation = annotate;
-    in.api_key = coop_config_get(r->cfg, ops->key_var);
-    in.base_url = coop_config_get(r->cfg, ops->base_url_var);
-    if (!in.base_url)
-        in.base_url = ops->default_base_url;
-    /* A token bound to a customer uses that customer's own key when one is
-     * stored; a key that exists but cannot be opened fails the request
-     * rather than falling back to the server's key. */
-    struct coop_vault_secret *byok = NULL;
-    if (req->principal.customer[0] && r->vault) {
-        coop_err ve = coop_vault_open_key(r->vault, req->principal.customer, ops->name, &byok);
-        if (ve == COOP_ERR_OK) {
-            in.api_key = byok->data;
-        } else if (ve != COOP_ERR_NOT_FOUND) {
-            coop_http_error(res, req, 503, "byok_unavailable",
-                            "the customer's own key for this provider cannot be used");
-            router_audit_refused(r, req, ops->name, model, "error", 503);
-            return NULL;
-        }
-    }
-    if ((ops->key_required && !in.api_key) || !in.base_url) {
-        coop_http_error(res, req, 503, "provider_not_configured",
-                        "the provider has no key or endpoint configured on this server");
-        router_audit_refused(r, req, ops->name, model, "error", 503);
-        coop_vault_secret_free(byok);
-        return NULL;
-    }
-    struct call *call = build_call(r, ops, req, res, &in, msgs, clean, full, usage);
-    if (call)
-        call->byok = byok != NULL;
-    coop_vault_secret_free(byok);
-    return call;
+    struct coop_buf *b = &call->route;
+    size_t mark = b->len;
+    coop_err e = coop_buf_puts(b, b->len ? ",{\"target\":" : "{\"target\":");
+    if (!e)
+        e = coop_buf_json_str(b, call->targets[call->target], strlen(call->targets[call->target]));
+    if (!e)
+        e = coop_buf_puts(b, ",\"result\":");
+    if (!e)
+        e = coop_buf_json_str(b, result, strlen(result));
+    if (!e && status)
+        e = coop_buf_printf(b, ",\"status\":%ld", status);
+    if (!e && call->key_index >= 0 && strcmp(result, "skipped") != 0)
+        e = coop_buf_printf(b, ",\"key\":%d", call->key_index);
+    if (!e)
+        e = coop_buf_puts(b, "}");
+    if (e) /* the record is bounded: steps past it are counted, not listed */
+        b->len = mark;
 }
 
-/* Sanitizes, builds the native request and the call. */
-static struct call *build_call(struct coop_router *r, const struct coop_provider_ops *ops,
-                               struct coop_http_request *req, struct coop_http_response *res,
-                               struct coop_provider_input *in, struct json_object *msgs,
-                               struct json_object **clean, const char *full, bool usage)
+/* Sanitizes the messages once, for every target and attempt. */
+static bool sanitize_once(struct call *call, struct step_error *why, bool *final)
 {
-    struct scrub s = {.sanitizer = r->sanitizer};
+    if (call->in_msgs)
+        return true;
+    struct scrub s = {.sanitizer = call->router->sanitizer};
     coop_buf_init(&s.text, MAX_ANSWER);
     coop_buf_init(&s.clean, MAX_ANSWER);
     const char *problem = "the request could not be prepared";
-    coop_err err = clean_messages(&s, msgs, clean, &problem);
+    coop_err err = clean_messages(&s, coop_json_arr(call->in_body, "messages"), &call->in_msgs,
+                                  &problem);
     coop_buf_dispose(&s.text);
     coop_buf_dispose(&s.clean);
     if (err) {
-        coop_http_error(res, req, err == COOP_ERR_INVALID ? 400 : 500,
-                        err == COOP_ERR_INVALID ? "invalid_request" : "internal", problem);
+        step_fail(why, err == COOP_ERR_INVALID ? 400 : 500,
+                  err == COOP_ERR_INVALID ? "invalid_request" : "internal", problem);
+        *final = true;
+        return false;
+    }
+    call->sanitizer_counts = counts_json(&s.counts);
+    return true;
+}
+
+/* The key for this attempt: the customer's own (never pooled, never
+ * replaced by the server's when it exists), else one of the pool. */
+static bool choose_key(struct call *call, const struct coop_provider_ops *ops,
+                       struct coop_provider_input *in, struct coop_vault_secret **byok,
+                       struct step_error *why)
+{
+    struct coop_router *r = call->router;
+    call->key_index = -1;
+    call->byok = false;
+    if (call->customer[0] && r->vault) {
+        coop_err ve = coop_vault_open_key(r->vault, call->customer, ops->name, byok);
+        if (ve == COOP_ERR_OK) {
+            in->api_key = (*byok)->data;
+            call->byok = true;
+            return true;
+        }
+        if (ve != COOP_ERR_NOT_FOUND) {
+            step_fail(why, 503, "byok_unavailable",
+                      "the customer's own key for this provider cannot be used");
+            return false;
+        }
+    }
+    size_t slot = 0;
+    while (coop_providers[slot] && coop_providers[slot] != ops)
+        slot++;
+    struct key_pool *pool = slot < sizeof r->pools / sizeof r->pools[0] ? r->pools[slot] : NULL;
+    if (pool) {
+        call->key_index = key_pool_pick(pool, coop_clock_mono_ns(), randombytes_random(), -1);
+        in->api_key = key_pool_key(pool, call->key_index);
+    }
+    return true;
+}
+
+/* Prepares the current target, or says why it cannot be used. */
+static bool prepare_target(struct call *call, struct step_error *why, bool *final)
+{
+    struct coop_router *r = call->router;
+    const char *full = call->targets[call->target];
+    const char *slash = strchr(full, '/');
+    const struct coop_provider_ops *ops = coop_provider_find(full, (size_t)(slash - full));
+    call->ops = ops;
+    coop_strlcpy(call->provider, ops->name, sizeof call->provider);
+    coop_strlcpy(call->model, slash + 1, sizeof call->model);
+    coop_strlcpy(call->t.model, full, sizeof call->t.model);
+    struct coop_provider_input in = {.body = call->in_body, .model = call->model,
+                                     .stream = call->stream_mode};
+    if (!check_policy(r, ops, call->model, &in, why))
+        return false;
+    if (!sanitize_once(call, why, final))
+        return false;
+    in.messages = call->in_msgs;
+    in.base_url = coop_config_get(r->cfg, ops->base_url_var);
+    if (!in.base_url)
+        in.base_url = ops->default_base_url;
+    struct coop_vault_secret *byok = NULL;
+    if (!choose_key(call, ops, &in, &byok, why))
+        return false;
+    if ((ops->key_required && !in.api_key) || !in.base_url) {
+        step_fail(why, 503, "provider_not_configured",
+                  "the provider has no key or endpoint configured on this server");
+        coop_vault_secret_free(byok);
+        return false;
+    }
+    coop_provider_request_dispose(&call->req);
+    memset(&call->req, 0, sizeof call->req);
+    coop_buf_init(&call->req.url, 8192);
+    coop_buf_init(&call->req.body, MAX_ANSWER);
+    coop_err err = ops->build(&in, &call->req);
+    coop_vault_secret_free(byok);
+    if (!err)
+        err = add_retention_headers(&call->req);
+    if (err) {
+        step_fail(why, err == COOP_ERR_INVALID ? 400 : 500,
+                  err == COOP_ERR_INVALID ? "unsupported_request" : "internal",
+                  call->req.problem ? call->req.problem : "the request could not be built");
+        *final = err != COOP_ERR_INVALID;
+        return false;
+    }
+    zero_retention_names(call, ops);
+    return true;
+}
+
+bool call_prepare_attempt(struct call *call, struct step_error *why)
+{
+    for (;;) {
+        bool final = false;
+        if (prepare_target(call, why, &final)) {
+            call->attempts++;
+            call->target_attempts++;
+            return true;
+        }
+        if (final)
+            return false;
+        call_record_step(call, "skipped", 0);
+        size_t n = call->route.len;
+        /* The reason goes inside the step just recorded. */
+        if (n && call->route.data[n - 1] == '}') {
+            call->route.len = n - 1;
+            if (coop_buf_puts(&call->route, ",\"reason\":") ||
+                coop_buf_json_str(&call->route, why->code, strlen(why->code)) ||
+                coop_buf_puts(&call->route, "}"))
+                call->route.len = n;
+        }
+        if (call->target + 1 >= call->ntargets)
+            return false;
+        call->target++;
+        call->target_attempts = 0;
+    }
+}
+
+/* Prepares the call; on failure answers res and returns NULL. */
+static struct call *prepare(struct coop_router *r, struct coop_http_request *req,
+                            struct coop_http_response *res, struct json_object *body)
+{
+    const char *requested = NULL;
+    if (!resolve_targets(r, body, req, res, &requested))
+        return NULL;
+    bool stream = false, usage = false;
+    if (!read_stream_flags(body, &stream, &usage)) {
+        coop_http_error(res, req, 400, "invalid_request", "stream must be a boolean");
         return NULL;
     }
-    in->messages = *clean;
-    struct call *call = new_call(r, ops, req, full);
+    if (!coop_json_arr(body, "messages")) {
+        coop_http_error(res, req, 400, "invalid_request", "messages must be an array");
+        return NULL;
+    }
+    struct call *call = new_call(r, req, requested);
     if (!call) {
         coop_http_error(res, req, 500, "internal", "out of memory");
         return NULL;
     }
-    call->stream_mode = in->stream;
+    call->in_body = json_object_get(body);
+    call->stream_mode = stream;
     call->t.include_usage = usage;
-    call->sanitizer_counts = counts_json(&s.counts);
-    coop_buf_init(&call->req.url, 8192);
-    coop_buf_init(&call->req.body, MAX_ANSWER);
-    err = ops->build(in, &call->req);
-    if (!err)
-        err = add_retention_headers(&call->req);
-    if (err) {
-        coop_http_error(res, req, err == COOP_ERR_INVALID ? 400 : 500,
-                        err == COOP_ERR_INVALID ? "unsupported_request" : "internal",
-                        call->req.problem ? call->req.problem : "the request could not be built");
+    struct step_error why = {0};
+    if (!set_targets(call)) {
+        coop_http_error(res, req, 400, "unknown_provider",
+                        "the model's route was removed from the provider policy");
         call_free(call);
         return NULL;
     }
-    zero_retention_names(call, ops);
+    if (!call_prepare_attempt(call, &why)) {
+        coop_http_error(res, req, why.status, why.code, why.message);
+        /* Refused before anything left: audited, with the steps skipped. */
+        call->status = why.blocked ? "blocked" : "error";
+        call->status_code = (int)why.status;
+        /* A malformed request is answered, not audited (nothing was
+         * decided about a provider); a refusal or a route's skips are. */
+        if (why.blocked || why.status == 503 || call->ntargets > 1)
+            router_finish_audit(call);
+        call_free(call);
+        return NULL;
+    }
     return call;
 }
 
 void router_chat(struct coop_router *r, struct coop_http_request *req,
                  struct coop_http_response *res, struct json_object *body)
 {
-    struct json_object *clean = NULL;
-    struct call *call = prepare(r, req, res, body, &clean);
-    json_object_put(clean);
+    struct call *call = prepare(r, req, res, body);
     json_object_put(body);
     if (!call)
         return;

@@ -81,6 +81,11 @@ static void models_handler(struct coop_http_request *req, struct coop_http_respo
                 for (size_t j = 1; j < 4 && known_models[k][j]; j++)
                     add_model(data, name, known_models[k][j]);
     }
+    for (size_t i = 0; coop_policy_route_at(p, i); i++) {
+        const char *name = coop_policy_route_at(p, i)->name;
+        const char *slash = strchr(name, '/');
+        add_model(data, "coop", slash ? slash + 1 : name);
+    }
     router_policy_release(r);
     json_object_object_add(root, "object", json_object_new_string("list"));
     json_object_object_add(root, "data", data);
@@ -135,6 +140,14 @@ static char *policy_diff(const struct coop_policy *a, const struct coop_policy *
             json_object_object_add(c, "to", json_object_get(vb));
             json_object_array_add(changes, c);
         }
+    }
+    struct json_object *ra = coop_json_obj(ja, "routes"), *rb = coop_json_obj(jb, "routes");
+    if (!(ra == NULL && rb == NULL) && !(ra && rb && json_object_equal(ra, rb))) {
+        struct json_object *c = json_object_new_object();
+        json_object_object_add(c, "field", json_object_new_string("routes"));
+        json_object_object_add(c, "from", json_object_get(ra));
+        json_object_object_add(c, "to", json_object_get(rb));
+        json_object_array_add(changes, c);
     }
     struct json_object *d = json_object_new_object();
     json_object_object_add(d, "changes", changes);
@@ -208,6 +221,41 @@ static long setting(const struct coop_config *cfg, const char *name, long dflt, 
     return v;
 }
 
+static void router_retry_settings(const struct coop_config *cfg, struct router_retry_cfg *rc,
+                                  long timeout_ms)
+{
+    rc->max_attempts = (int)setting(cfg, "COOP_ROUTER_MAX_ATTEMPTS", 3, 1, 10);
+    rc->backoff_ms = setting(cfg, "COOP_ROUTER_BACKOFF_MS", 250, 0, 60000);
+    rc->backoff_max_ms = setting(cfg, "COOP_ROUTER_BACKOFF_MAX_MS", 4000, 0, 600000);
+    if (rc->backoff_max_ms < rc->backoff_ms)
+        rc->backoff_max_ms = rc->backoff_ms;
+    rc->retry_after_max_ms = setting(cfg, "COOP_ROUTER_RETRY_AFTER_MAX_MS", 5000, 0, 600000);
+    rc->deadline_ms = setting(cfg, "COOP_ROUTER_DEADLINE_MS", timeout_ms, 100, 3600000);
+    rc->key_cooldown_ms = setting(cfg, "COOP_ROUTER_KEY_COOLDOWN_MS", 60000, 0, 86400000);
+}
+
+/* The server's keys of each provider: COOP_<PROVIDER>_API_KEYS when set,
+ * else the one key of <PROVIDER>_API_KEY. */
+static coop_err load_pools(struct coop_router *r)
+{
+    for (size_t i = 0; coop_providers[i] && i < sizeof r->pools / sizeof r->pools[0]; i++) {
+        const struct coop_provider_ops *ops = coop_providers[i];
+        char var[64], err[96] = "";
+        key_pool_var(ops, var, sizeof var);
+        const char *spec = coop_config_get(r->cfg, var);
+        if (!spec)
+            spec = coop_config_get(r->cfg, ops->key_var);
+        if (!spec)
+            continue;
+        if (key_pool_parse(spec, &r->pools[i], err, sizeof err)) {
+            coop_log_error("provider key setting refused", COOP_F_STR("variable", var),
+                           COOP_F_STR("problem", err));
+            return COOP_ERR_CONFIG;
+        }
+    }
+    return COOP_ERR_OK;
+}
+
 coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
                          const struct coop_sanitizer *sanitizer, struct coop_router **out)
 {
@@ -225,6 +273,7 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
     r->timeout_ms = setting(cfg, "COOP_ROUTER_TIMEOUT_MS", 300000, 100, 3600000);
     r->connect_timeout_ms = setting(cfg, "COOP_ROUTER_CONNECT_TIMEOUT_MS", 10000, 50, 120000);
     long keepalive = setting(cfg, "COOP_ROUTER_KEEPALIVE_MS", 15000, 10, 600000);
+    router_retry_settings(cfg, &r->retry, r->timeout_ms);
     char msg[200] = "";
     err = coop_policy_load(cfg, &r->policy, msg, sizeof msg);
     if (err) {
@@ -237,6 +286,11 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
         coop_log_error("the router needs the sanitizer: nothing may leave unsanitized");
         coop_router_free(r);
         return COOP_ERR_INTERNAL;
+    }
+    err = load_pools(r);
+    if (err) {
+        coop_router_free(r);
+        return err;
     }
     err = client_new(keepalive, &r->client);
     if (err) {
@@ -292,6 +346,8 @@ void coop_router_free(struct coop_router *r)
         return;
     coop_router_stop(r);
     client_free(r->client);
+    for (size_t i = 0; i < sizeof r->pools / sizeof r->pools[0]; i++)
+        key_pool_free(r->pools[i]);
     coop_policy_free(r->policy);
     pthread_rwlock_destroy(&r->policy_lock);
     free(r);

@@ -21,6 +21,8 @@
 struct coop_policy {
     size_t n;
     struct coop_provider_policy providers[POLICY_MAX_PROVIDERS];
+    size_t nroutes;
+    struct coop_route *routes; /* nroutes of them */
 };
 
 static const struct {
@@ -79,13 +81,16 @@ void coop_policy_free(struct coop_policy *p)
         return;
     for (size_t i = 0; i < p->n; i++)
         free_models(&p->providers[i]);
+    free(p->routes);
     free(p);
 }
 
 static bool configured(const struct coop_config *cfg, const struct coop_provider_ops *ops)
 {
+    char pool[64];
+    key_pool_var(ops, pool, sizeof pool);
     if (ops->key_required)
-        return coop_config_get(cfg, ops->key_var) != NULL;
+        return coop_config_get(cfg, ops->key_var) != NULL || coop_config_get(cfg, pool) != NULL;
     return coop_config_get(cfg, ops->base_url_var) != NULL;
 }
 
@@ -248,6 +253,67 @@ static coop_err parse_provider(const char *name, struct json_object *o,
     return e;
 }
 
+/* "provider/model" with a known provider, a model part of printable
+ * characters, shorter than 128 bytes. */
+static bool target_ok(const char *t, bool allow_coop)
+{
+    const char *slash = strchr(t, '/');
+    size_t n = strlen(t);
+    if (!slash || slash[1] == '\0' || n >= 128)
+        return false;
+    bool coop = allow_coop && slash - t == 4 && strncmp(t, "coop", 4) == 0;
+    if (!coop && !coop_provider_find(t, (size_t)(slash - t)))
+        return false;
+    for (const char *c = slash + 1; *c; c++)
+        if ((unsigned char)*c < 0x21 || *c == 0x7f)
+            return false;
+    return true;
+}
+
+static coop_err parse_route(const char *name, struct json_object *v, struct coop_route *rt,
+                            char *err, size_t errlen)
+{
+    if (!target_ok(name, true))
+        return fail(err, errlen,
+                    "a route name is \"coop/<name>\" or \"<provider>/<model>\" (under 128 bytes)",
+                    NULL);
+    if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+        json_object_array_length(v) > COOP_ROUTE_MAX_TARGETS)
+        return fail(err, errlen, "a route is an array of 1 to 8 \"provider/model\" targets", NULL);
+    coop_strlcpy(rt->name, name, sizeof rt->name);
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        struct json_object *t = json_object_array_get_idx(v, i);
+        const char *ts = json_object_is_type(t, json_type_string) ? json_object_get_string(t) : NULL;
+        if (!ts || !target_ok(ts, false))
+            return fail(err, errlen,
+                        "a route target is \"provider/model\" with a known provider", NULL);
+        coop_strlcpy(rt->targets[rt->ntargets++], ts, sizeof rt->targets[0]);
+    }
+    return COOP_ERR_OK;
+}
+
+static coop_err parse_routes(struct json_object *root, struct coop_policy *p, char *err,
+                             size_t errlen)
+{
+    struct json_object *routes = NULL;
+    if (!json_object_object_get_ex(root, "routes", &routes))
+        return COOP_ERR_OK;
+    if (!json_object_is_type(routes, json_type_object) ||
+        json_object_object_length(routes) > COOP_POLICY_MAX_ROUTES)
+        return fail(err, errlen, "routes must be an object of at most 64 routes", NULL);
+    p->routes = calloc((size_t)json_object_object_length(routes) + 1, sizeof *p->routes);
+    if (!p->routes)
+        return COOP_ERR_NOMEM;
+    json_object_object_foreach(routes, name, val)
+    {
+        coop_err e = parse_route(name, val, &p->routes[p->nroutes], err, errlen);
+        if (e)
+            return e;
+        p->nroutes++;
+    }
+    return COOP_ERR_OK;
+}
+
 coop_err coop_policy_parse(const char *json, size_t len, struct coop_policy **out, char *err,
                            size_t errlen)
 {
@@ -255,9 +321,11 @@ coop_err coop_policy_parse(const char *json, size_t len, struct coop_policy **ou
     if (coop_json_parse(json, len, 16, true, &root))
         return fail(err, errlen, "not valid JSON", NULL);
     struct json_object *provs = coop_json_obj(root, "providers");
-    if (!provs || json_object_object_length(root) != 1) {
+    bool has_routes = json_object_object_get_ex(root, "routes", NULL);
+    if (!provs || json_object_object_length(root) != 1 + (has_routes ? 1 : 0)) {
         json_object_put(root);
-        return fail(err, errlen, "expected {\"providers\":{...}}", NULL);
+        return fail(err, errlen, "expected {\"providers\":{...}} and optionally \"routes\":{...}",
+                    NULL);
     }
     struct coop_policy *p = calloc(1, sizeof *p);
     coop_err e = p ? COOP_ERR_OK : COOP_ERR_NOMEM;
@@ -272,6 +340,8 @@ coop_err coop_policy_parse(const char *json, size_t len, struct coop_policy **ou
         }
         e = parse_provider(name, val, &p->providers[p->n++], err, errlen);
     }
+    if (!e)
+        e = parse_routes(root, p, err, errlen);
     json_object_put(root);
     if (e) {
         coop_policy_free(p);
@@ -334,7 +404,30 @@ struct json_object *coop_policy_to_json(const struct coop_policy *p)
         json_object_object_add(provs, pp->name, o);
     }
     json_object_object_add(root, "providers", provs);
+    if (p->nroutes) {
+        struct json_object *routes = json_object_new_object();
+        for (size_t i = 0; i < p->nroutes; i++) {
+            struct json_object *t = json_object_new_array();
+            for (size_t k = 0; k < p->routes[i].ntargets; k++)
+                json_object_array_add(t, json_object_new_string(p->routes[i].targets[k]));
+            json_object_object_add(routes, p->routes[i].name, t);
+        }
+        json_object_object_add(root, "routes", routes);
+    }
     return root;
+}
+
+const struct coop_route *coop_policy_route(const struct coop_policy *p, const char *name)
+{
+    for (size_t i = 0; p && name && i < p->nroutes; i++)
+        if (strcmp(p->routes[i].name, name) == 0)
+            return &p->routes[i];
+    return NULL;
+}
+
+const struct coop_route *coop_policy_route_at(const struct coop_policy *p, size_t i)
+{
+    return p && i < p->nroutes ? &p->routes[i] : NULL;
 }
 
 const struct coop_provider_policy *coop_policy_provider(const struct coop_policy *p,

@@ -44,6 +44,58 @@ void client_submit(struct router_client *c, struct call *call);
 void client_stop(struct router_client *c);
 void client_free(struct router_client *c);
 
+/* ---- resilience: retries, routes, key pools ------------------------------------ */
+
+/* Retry settings (COOP_ROUTER_*), read once at start. */
+struct router_retry_cfg {
+    int max_attempts;        /* calls per target, first included (>= 1) */
+    long backoff_ms;         /* delay before the first retry (before jitter) */
+    long backoff_max_ms;     /* cap of the doubling */
+    long retry_after_max_ms; /* a longer Retry-After is not waited for */
+    long deadline_ms;        /* the whole request, every attempt and wait */
+    long key_cooldown_ms;    /* a pooled key answered 429 (no Retry-After) or 401 */
+};
+
+/* What a failed call allows. */
+enum router_failure {
+    ROUTER_OK,         /* not a failure */
+    ROUTER_FAIL_RETRY, /* the same target may answer if asked again */
+    ROUTER_FAIL_NEXT,  /* this target will not answer; another may */
+    ROUTER_FAIL_FINAL, /* nothing else is tried */
+};
+
+/* Delay before retry n (1: the first retry): backoff_ms doubled per retry,
+ * capped at backoff_max_ms, half of it fixed and half drawn from rnd. */
+long router_backoff_ms(const struct router_retry_cfg *c, int n, uint32_t rnd);
+/* A Retry-After value (delta-seconds or HTTP date) in ms from now_s
+ * (Unix seconds); -1 when it cannot be read. */
+long router_retry_after_ms(const char *value, int64_t now_s);
+/* The class of a finished transfer: curl result, HTTP status, whether any
+ * byte of a successful answer had arrived. */
+enum router_failure router_classify(int curl_code, long status, bool got_bytes);
+
+#define KEY_POOL_MAX 32
+
+/* A provider's server keys (see keypool.c). Thread-safe. */
+struct key_pool;
+/* Parses "key[:weight],key[:weight],..." (weight 1-1000, default 1). On
+ * error, err says what is wrong without quoting a key. */
+coop_err key_pool_parse(const char *spec, struct key_pool **out /* OUT */, char *err,
+                        size_t errlen);
+void key_pool_free(struct key_pool *p);
+size_t key_pool_size(const struct key_pool *p);
+/* A key index by weight among those not cooling down and not avoid (-1:
+ * none avoided); when all are cooling, the one free soonest. -1: empty. */
+int key_pool_pick(struct key_pool *p, int64_t now_ns, uint32_t rnd, int avoid);
+/* True when a key other than avoid is not cooling down. */
+bool key_pool_has_other(struct key_pool *p, int64_t now_ns, int avoid);
+void key_pool_cool(struct key_pool *p, int i, int64_t until_ns);
+/* The key at index i (borrowed, valid while the pool lives). */
+const char *key_pool_key(const struct key_pool *p, int i);
+unsigned key_pool_weight(const struct key_pool *p, int i);
+/* The pool setting of a backend: "COOP_OPENAI_API_KEYS" for OPENAI_API_KEY. */
+void key_pool_var(const struct coop_provider_ops *ops, char *out, size_t size);
+
 /* ---- the module ------------------------------------------------------------- */
 
 #define MAX_ANSWER (16u << 20)
@@ -60,6 +112,8 @@ struct coop_router {
     long timeout_ms;
     long connect_timeout_ms;
     struct audit_queue *audit;
+    struct router_retry_cfg retry;
+    struct key_pool *pools[8]; /* per backend, in coop_providers order; NULL: no server key */
 };
 
 /* The policy in force, held for reading until policy_release. */
@@ -81,10 +135,13 @@ struct call {
     bool client_gone;
     bool protocol_error; /* the provider's stream could not be read */
     bool too_large;      /* the provider's answer passed MAX_ANSWER */
+    bool content_sent;   /* a translated chunk went to the client: no retry after */
+    bool got_bytes;      /* a byte of a 2xx answer arrived in this attempt */
     const char *status;  /* audit status: "ok", "error", "cancelled" */
     int status_code;     /* what the client was answered */
     long upstream_status;
-    char retry_after[16];
+    char retry_after[16];   /* seconds, as answered to the client */
+    long retry_after_ms;    /* the provider's wish, -1: none */
     int64_t start_ns;
     int64_t last_write_ns;
     void *easy;         /* CURL * */
@@ -98,6 +155,20 @@ struct call {
     char zero_retention[128];
     char *sanitizer_counts; /* heap JSON or NULL */
     bool byok;
+    /* Resilience: the targets of the request (a route's, or the one model
+     * named), where we are in them, and the record of every step. */
+    struct json_object *in_body; /* the inbound body (a reference) */
+    struct json_object *in_msgs; /* the sanitized messages (a reference) */
+    size_t ntargets, target;
+    char targets[COOP_ROUTE_MAX_TARGETS][128];
+    char requested[128]; /* the model as the client named it */
+    int attempts;        /* provider calls made, every target */
+    int target_attempts; /* on the current target */
+    int key_index;       /* pooled server key in use, -1: BYOK or none */
+    int last_curl;       /* result of the last finished transfer */
+    int64_t deadline_ns;
+    int64_t retry_at_ns; /* when the next attempt starts */
+    struct coop_buf route; /* audit: JSON array of steps */
 };
 
 /* Called by the client thread when a transfer ends (curl result code).
@@ -108,6 +179,33 @@ bool call_data(struct call *call, const char *data, size_t len);
 /* Writes a keep-alive comment when the provider has been silent. */
 void call_keepalive(struct call *call, int64_t now_ns, int64_t interval_ns);
 void call_free(struct call *call);
+
+/* Called by the client thread when a transfer failed: true when another
+ * attempt follows (*at_ns says when; the call waits on the client's
+ * timer list, no thread sleeps), false when call_finish should answer. */
+bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns /* OUT */);
+/* Called by the client thread when a waiting call is due: prepares the
+ * next attempt (policy re-applied, request rebuilt) and returns true, or
+ * answers, audits and frees the call and returns false. */
+bool call_resume(struct call *call);
+/* CURLOPT_TIMEOUT_MS for the next transfer: the call timeout, cut to
+ * what is left of the request's deadline (at least 1). */
+long call_timeout_ms(const struct call *call, int64_t now_ns);
+
+/* Why a target could not be used (dispatch.c). */
+struct step_error {
+    unsigned status;
+    const char *code;    /* also the step's reason in the audit record */
+    char message[200];
+    bool blocked;        /* refused by the policy */
+};
+/* Prepares an attempt on call's current target: policy checks, the key
+ * (BYOK or pool), the native request and the zero-retention layer. On a
+ * refusal records the step and moves to the next target, until one is
+ * ready (true) or none is left (false, *why says the last refusal). */
+bool call_prepare_attempt(struct call *call, struct step_error *why /* OUT */);
+/* Appends one step to the call's route record ("result" is a fixed word). */
+void call_record_step(struct call *call, const char *result, long status);
 
 /* The confidentiality instruction put first in every conversation. */
 extern const char router_instruction[];

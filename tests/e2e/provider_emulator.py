@@ -10,10 +10,18 @@ every request it receives (method, path, query, headers, parsed body):
 
 The last user message may carry directives for failure cases:
   EMU:status=429     answer that status (429 adds Retry-After: 7)
+  EMU:fail=N         with EMU:status: only the first N requests carrying the
+                     same directives fail, the next ones are answered (add
+                     EMU:id=<number> to keep one test's count to itself)
+  EMU:retry-after=S  the Retry-After of a 429, in seconds (default 7)
   EMU:silence=MS     wait MS milliseconds before the first streamed chunk
   EMU:cut            stream a little, then drop the connection
   EMU:error-event    stream a little, then the provider's own error event
   EMU:bytes=N        make the answer text about N bytes long
+
+Emulator.key_status maps an API key to a status answered to every request
+carrying it (Bearer, x-api-key or x-goog-api-key), for key-pool tests.
+Each recorded request has .time (time.monotonic() on arrival) and .key.
 
 Standard library only. Run as a script for the benchmarks:
   python3 provider_emulator.py PORT
@@ -37,6 +45,10 @@ class Recorded:
         self.headers = headers  # lower-case name -> value
         self.raw = raw
         self.body = body
+        self.time = time.monotonic()
+        auth = self.headers.get("authorization", "")
+        self.key = (auth[7:] if auth.startswith("Bearer ") else
+                    self.headers.get("x-api-key") or self.headers.get("x-goog-api-key"))
 
     def header(self, name):
         return self.headers.get(name.lower())
@@ -128,8 +140,21 @@ class Handler(BaseHTTPRequestHandler):
         rec = Recorded("POST", path, query, {k.lower(): v for k, v in self.headers.items()}, raw, body)
         self.server.emulator.record(rec)
         d = _directives(body)
+        emu = self.server.emulator
+        key_status = emu.key_status.get(rec.key)
+        if key_status:
+            return self._send_json(key_status, {"error": {"message": "emulated key failure",
+                                                         "type": "emulated"}})
+        if "status" in d and "fail" in d:
+            tag = tuple(sorted(d.items()))
+            with emu.lock:
+                emu.failures[tag] = emu.failures.get(tag, 0) + 1
+                failing = emu.failures[tag] <= d["fail"]
+            if not failing:
+                del d["status"]
         if "status" in d:
-            extra = {"Retry-After": "7"} if d["status"] == 429 else {}
+            ra = str(d.get("retry-after", 7))
+            extra = {"Retry-After": ra} if d["status"] == 429 else {}
             return self._send_json(d["status"], {"error": {"message": "emulated failure of INPUT-ECHO",
                                                           "type": "emulated"}}, extra)
         if path.endswith("/chat/completions"):
@@ -254,6 +279,8 @@ class Emulator:
     def __init__(self, port=0):
         self.requests = []
         self.lock = threading.Lock()
+        self.key_status = {}
+        self.failures = {}
         self.server = _Server(("127.0.0.1", port), Handler)
         self.server.emulator = self
         self.port = self.server.server_address[1]
