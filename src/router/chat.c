@@ -13,6 +13,8 @@
  */
 #include "router_int.h"
 
+#include "coop/metrics.h"
+
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include <sodium.h>
@@ -297,6 +299,15 @@ static long same_target_delay(struct call *call, enum router_failure f, bool oth
     return delay;
 }
 
+static void count_retry(const struct call *call, const char *kind)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "provider=\"%s\",kind=\"%s\"", call->provider, kind);
+    coop_metric_inc("coop_llm_retries_total",
+                    "LLM provider calls tried again (retry: same target; fallback: next target)",
+                    labels);
+}
+
 bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns)
 {
     call->last_curl = curl_code;
@@ -326,9 +337,11 @@ bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns
     long delay = same_target_delay(call, f, other_key);
     if (delay >= 0 && delay < left_ms) {
         *at_ns = now_ns + (int64_t)delay * 1000000;
+        count_retry(call, "retry");
         return true;
     }
     if (call->target + 1 < call->ntargets && left_ms > 0) {
+        count_retry(call, "fallback");
         call->target++;
         call->target_attempts = 0;
         *at_ns = now_ns;
@@ -347,6 +360,7 @@ static void attempt_reset(struct call *call)
     call->protocol_error = false;
     call->too_large = false;
     call->got_bytes = false;
+    call->got_headers = false;
     coop_buf_reset(&call->body);
     coop_buf_reset(&call->out);
     sse_dispose(&call->sse);

@@ -71,6 +71,7 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userdata)
     struct call *call = userdata;
     size_t n = size * nitems;
     char v[128];
+    call->got_headers = true;
     if (header_value(buf, n, "retry-after:", v, sizeof v)) {
         /* retry-after-ms (OpenAI), when also present, is the finer one. */
         long ms = router_retry_after_ms(v, coop_clock_now_ms() / 1000);
@@ -130,6 +131,7 @@ static coop_err setup_easy(struct router_client *c, struct call *call)
      * neighbour, freed in finish. */
     call->easy = e;
     call->headers_list = hl;
+    call->attempt_ns = coop_clock_mono_ns();
     return COOP_ERR_OK;
 }
 
@@ -226,6 +228,19 @@ static void start_transfer(struct router_client *c, struct call *call)
     }
 }
 
+/* Ends the attempts whose provider has not sent a status line within
+ * COOP_ROUTER_FIRST_BYTE_TIMEOUT_MS, as timeouts (which are retried). */
+static void first_byte_timeouts(struct router_client *c, int64_t now_ns)
+{
+    for (struct call *call = c->active; call;) {
+        struct call *next = call->next;
+        long limit = call->router->retry.first_byte_ms;
+        if (limit > 0 && !call->got_headers && now_ns - call->attempt_ns >= limit * 1000000LL)
+            finish_one(c, call->easy, CURLE_OPERATION_TIMEDOUT);
+        call = next;
+    }
+}
+
 static void finish_waiting(struct router_client *c)
 {
     while (c->waiting) {
@@ -255,6 +270,7 @@ static void *thread_main(void *arg)
             if (m->msg == CURLMSG_DONE)
                 finish_one(c, m->easy_handle, m->data.result);
         int64_t now = coop_clock_mono_ns();
+        first_byte_timeouts(c, now);
         resume_due(c, now);
         for (struct call *call = c->active; call; call = call->next)
             call_keepalive(call, now, interval_ns);
@@ -268,6 +284,9 @@ static void *thread_main(void *arg)
             if (due_ms < wait_ms)
                 wait_ms = due_ms > 0 ? (long)due_ms : 0;
         }
+        if (c->active && c->active->router->retry.first_byte_ms > 0 &&
+            c->active->router->retry.first_byte_ms < wait_ms)
+            wait_ms = c->active->router->retry.first_byte_ms / 4 + 1;
         curl_multi_poll(c->multi, NULL, 0, (int)wait_ms, NULL);
     }
     /* Stopping: every call still running ends with an error event. */

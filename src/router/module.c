@@ -232,6 +232,7 @@ static void router_retry_settings(const struct coop_config *cfg, struct router_r
     rc->retry_after_max_ms = setting(cfg, "COOP_ROUTER_RETRY_AFTER_MAX_MS", 5000, 0, 600000);
     rc->deadline_ms = setting(cfg, "COOP_ROUTER_DEADLINE_MS", timeout_ms, 100, 3600000);
     rc->key_cooldown_ms = setting(cfg, "COOP_ROUTER_KEY_COOLDOWN_MS", 60000, 0, 86400000);
+    rc->first_byte_ms = setting(cfg, "COOP_ROUTER_FIRST_BYTE_TIMEOUT_MS", 0, 0, 3600000);
 }
 
 /* The server's keys of each provider: COOP_<PROVIDER>_API_KEYS when set,

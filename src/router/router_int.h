@@ -54,6 +54,7 @@ struct router_retry_cfg {
     long retry_after_max_ms; /* a longer Retry-After is not waited for */
     long deadline_ms;        /* the whole request, every attempt and wait */
     long key_cooldown_ms;    /* a pooled key answered 429 (no Retry-After) or 401 */
+    long first_byte_ms;      /* no response header by then: the attempt times out (0: off) */
 };
 
 /* What a failed call allows. */
@@ -137,6 +138,8 @@ struct call {
     bool too_large;      /* the provider's answer passed MAX_ANSWER */
     bool content_sent;   /* a translated chunk went to the client: no retry after */
     bool got_bytes;      /* a byte of a 2xx answer arrived in this attempt */
+    bool got_headers;    /* the provider's status line arrived in this attempt */
+    int64_t attempt_ns;  /* when this attempt's transfer started */
     const char *status;  /* audit status: "ok", "error", "cancelled" */
     int status_code;     /* what the client was answered */
     long upstream_status;

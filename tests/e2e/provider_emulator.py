@@ -14,6 +14,8 @@ The last user message may carry directives for failure cases:
                      same directives fail, the next ones are answered (add
                      EMU:id=<number> to keep one test's count to itself)
   EMU:retry-after=S  the Retry-After of a 429, in seconds (default 7)
+  EMU:hang=MS        wait MS milliseconds before the status line (with
+                     EMU:fail=N, only the first N requests hang)
   EMU:silence=MS     wait MS milliseconds before the first streamed chunk
   EMU:cut            stream a little, then drop the connection
   EMU:error-event    stream a little, then the provider's own error event
@@ -145,13 +147,16 @@ class Handler(BaseHTTPRequestHandler):
         if key_status:
             return self._send_json(key_status, {"error": {"message": "emulated key failure",
                                                          "type": "emulated"}})
-        if "status" in d and "fail" in d:
+        if ("status" in d or "hang" in d) and "fail" in d:
             tag = tuple(sorted(d.items()))
             with emu.lock:
                 emu.failures[tag] = emu.failures.get(tag, 0) + 1
                 failing = emu.failures[tag] <= d["fail"]
             if not failing:
-                del d["status"]
+                d.pop("status", None)
+                d.pop("hang", None)
+        if "hang" in d:
+            time.sleep(d["hang"] / 1000.0)
         if "status" in d:
             ra = str(d.get("retry-after", 7))
             extra = {"Retry-After": ra} if d["status"] == 429 else {}

@@ -75,6 +75,7 @@ class Server:
             env["COOP_ROUTER_BACKOFF_MS"] = "20"
             env["COOP_ROUTER_BACKOFF_MAX_MS"] = "100"
             env["COOP_ROUTER_RETRY_AFTER_MAX_MS"] = "3000"
+            env["COOP_ROUTER_FIRST_BYTE_TIMEOUT_MS"] = "1500"
             cls.coopd = started(Coopd(env=env))
         return cls.coopd
 
@@ -105,6 +106,20 @@ def test_streaming_request_retried_before_its_first_byte():
     assert len(seen(t)) == 2
     row = audit_row(c, r.header("X-Request-Id"))
     assert row["attempts"] == 2 and row["status"] == "ok", row
+
+
+def test_timeout_before_first_byte_is_retried():
+    c = Server.get()
+    t = tag()
+    r = ask(c, "openai/gpt-4o", "EMU:hang=4000 EMU:fail=1 " + t, stream=True)
+    assert r.status == 200, r.body
+    assert sse_events(r.body)[-1] == "[DONE]"
+    reqs = seen(t)
+    assert len(reqs) == 2
+    row = audit_row(c, r.header("X-Request-Id"))
+    assert [s["result"] for s in row["route"]] == ["timeout", "ok"], row["route"]
+    metrics = c.get("/metrics").body.decode()
+    assert 'coop_llm_retries_total{provider="openai",kind="retry"}' in metrics
 
 
 def test_retries_stop_at_max_attempts():
