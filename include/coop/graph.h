@@ -256,7 +256,9 @@ coop_err coop_graph_pull_upsert(struct coop_conn *c, int64_t repo_id, const char
                                 const struct coop_graph_pull *pull);
 /* Records a reviewer's state on a pull ("requested", "approved",
  * "changes_requested", "commented", "dismissed"). A "requested" never
- * overwrites a state a review already gave. */
+ * overwrites a state a review already gave, and a review always replaces a
+ * "requested", whatever their times: the result does not depend on the
+ * order events are applied in. Between reviews the newest wins. */
 coop_err coop_graph_pull_reviewer(struct coop_conn *c, int64_t repo_id, int64_t number,
                                   const char *login, const char *state, int64_t time_ms);
 /* Replaces the list of files a pull request touches (the hosts sync). */

@@ -66,6 +66,12 @@ static coop_err change_file(struct coop_conn *c, int64_t repo, int64_t person,
     }
     if ((err = path_file(c, repo, ch->path, file)))
         return err;
+    /* An add for a file first seen modified gives it its creator: pushes
+     * applied out of order (several workers or instances) end up where
+     * applying them in order would. */
+    if (*file && ch->status == 'A')
+        return coop_conn_exec(c, "UPDATE graph_files SET creator = ? WHERE id = ? AND creator IS NULL",
+                              COOP_PARAMS(COOP_PI(person), COOP_PI(*file)), NULL);
     if (*file)
         return COOP_ERR_OK;
     return file_create(c, repo, ch->path, ch->status == 'A' ? person : 0, file);

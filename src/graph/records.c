@@ -60,7 +60,8 @@ coop_err coop_graph_pull_reviewer(struct coop_conn *c, int64_t repo, int64_t num
                           "INSERT INTO graph_pull_reviewers (repo, number, login, state, updated_at)"
                           " VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo, number, login) DO UPDATE"
                           " SET state = excluded.state, updated_at = excluded.updated_at"
-                          " WHERE excluded.updated_at >= graph_pull_reviewers.updated_at",
+                          " WHERE excluded.updated_at >= graph_pull_reviewers.updated_at"
+                          " OR graph_pull_reviewers.state = 'requested'",
                           COOP_PARAMS(COOP_PI(repo), COOP_PI(number), COOP_PT(login),
                                       COOP_PT(state), COOP_PI(time_ms)),
                           NULL);

@@ -209,6 +209,17 @@ static coop_err merge_counts(struct coop_conn *c, int64_t keep, int64_t drop)
     return err;
 }
 
+/* A change to who a person is (a merge, a new name) changes answers that
+ * other coopd instances may hold in their caches, keyed by the version of
+ * each repository: bump the versions of the person's repositories. */
+static coop_err bump_person_repos(struct coop_conn *c, int64_t person)
+{
+    return coop_conn_exec(c,
+                          "UPDATE graph_repos SET version = version + 1 WHERE id IN"
+                          " (SELECT repo FROM graph_repo_people WHERE person = ?)",
+                          COOP_PARAMS(COOP_PI(person)), NULL);
+}
+
 coop_err coop_graph_person_merge(struct coop_conn *c, int64_t keep, int64_t drop)
 {
     if (keep == drop)
@@ -230,7 +241,27 @@ coop_err coop_graph_person_merge(struct coop_conn *c, int64_t keep, int64_t drop
     if (!err)
         err = coop_conn_exec(c, "DELETE FROM graph_people WHERE id = ?",
                              COOP_PARAMS(COOP_PI(drop)), NULL);
+    if (!err)
+        err = bump_person_repos(c, keep);
     coop_graph_cache_clear_();
+    return err;
+}
+
+static coop_err rename_placeholder(struct coop_conn *c, int64_t person, const char *name,
+                                   const char *login, const char *email)
+{
+    int64_t changed = 0;
+    coop_err err = coop_conn_exec(c,
+                                  "UPDATE graph_people SET name = ? WHERE id = ?"
+                                  " AND (name IS NULL OR name = ? OR name = ?)",
+                                  COOP_PARAMS(COOP_PT(name), COOP_PI(person),
+                                              COOP_PT(login ? login : ""),
+                                              COOP_PT(email ? email : "")),
+                                  &changed);
+    if (!err && changed) {
+        err = bump_person_repos(c, person);
+        coop_graph_cache_clear_();
+    }
     return err;
 }
 
@@ -274,12 +305,19 @@ coop_err coop_graph_person_resolve(struct coop_conn *c, const char *host, const 
         if (err)
             return err;
     }
+    bool known = by_mail || by_login || by_name;
     if (email && !by_mail)
         err = identity_add(c, "email", "", mail, id);
     if (!err && login && !by_login)
         err = identity_add(c, "login", host, login, id);
     if (!err && !email && !login && !by_name)
         err = identity_add(c, "name", "", name, id);
+    /* A person first seen by a login alone (a pull request's author) is
+     * named after it; the real name that comes with a new identity (their
+     * first commit) replaces that placeholder, so the name does not depend
+     * on which of the two events was applied first. */
+    if (!err && known && name && ((email && !by_mail) || (login && !by_login)))
+        err = rename_placeholder(c, id, name, login, email);
     *person = id;
     return err;
 }

@@ -87,6 +87,17 @@ def pg_drop_schema(name):
         pg_sql(base, "DROP SCHEMA IF EXISTS %s CASCADE" % name)
 
 
+def pg_rows(url, query):
+    """Rows of a SELECT on the PostgreSQL store at url, as lists of JSON
+    values in column order (the same shape sqlite3 gives)."""
+    wrapped = ("SELECT COALESCE(json_agg((SELECT json_agg(v.value ORDER BY v.ordinality)"
+               " FROM json_each(row_to_json(q)) WITH ORDINALITY v)), '[]') FROM (%s) q" % query)
+    out = subprocess.run([PSQL if os.path.exists(PSQL) else "psql", "-At", "-v", "ON_ERROR_STOP=1",
+                          "-d", url, "-c", wrapped], check=True, stdin=subprocess.DEVNULL,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def e2e_on_postgres():
     return os.environ.get("COOP_E2E_STORE") == "postgres"
 
@@ -216,16 +227,9 @@ class Coopd:
     def sql(self, query):
         """Rows of a SELECT on this instance's store, SQLite or PostgreSQL,
         as lists of JSON values (text, numbers, null) in column order."""
-        if self.schema:
-            url = pg_schema_url(self.schema, create=False)
-            # Each row becomes a JSON array through its JSON object, in
-            # column order; the whole result is one JSON document.
-            wrapped = ("SELECT COALESCE(json_agg((SELECT json_agg(v.value ORDER BY v.ordinality)"
-                       " FROM json_each(row_to_json(q)) WITH ORDINALITY v)), '[]') FROM (%s) q" % query)
-            out = subprocess.run([PSQL if os.path.exists(PSQL) else "psql", "-At", "-v", "ON_ERROR_STOP=1",
-                                  "-d", url, "-c", wrapped], check=True, stdin=subprocess.DEVNULL,
-                                 capture_output=True, text=True)
-            return json.loads(out.stdout)
+        store = self.env.get("COOP_STORE", "")
+        if store.startswith("postgres"):
+            return pg_rows(store, query)
         import sqlite3
         con = sqlite3.connect(os.path.join(self.data_dir, "coop.db"))
         try:

@@ -384,6 +384,110 @@ static void test_identities_merge(void **state)
     assert_int_equal(ids[3], ids[0]);
 }
 
+/* ---- applied out of order (several workers or instances) ------------------ */
+
+/* The add of x.c applied after a modification of it still makes alice its
+ * creator (FA = 1): DOA 3.293+1.098+0.164-0.321*ln 2 = 4.332 for her, while
+ * bob (3.234) is below the threshold. */
+static void test_out_of_order_add_sets_creator(void **state)
+{
+    const char *r = "test/unordered";
+    commit(r, "u2", "bob", T0 + 2, "M:x.c");
+    commit(r, "u1", "alice", T0 + 1, "A:x.c");
+    struct json_object *o = ask(coop_graph_owners, r, "x.c", 0);
+    assert_int_equal(glen(o, "authors"), 1);
+    assert_string_equal(gets_(o, "authors.0.person"), "alice");
+    assert_true(json_object_get_boolean(get(o, "authors.0.first_author")));
+    json_object_put(o);
+}
+
+struct person_args {
+    int64_t id[2];
+    char name[64];
+};
+
+static coop_err name_cb(void *ctx, const struct coop_row *row)
+{
+    struct person_args *a = ctx;
+    snprintf(a->name, sizeof a->name, "%s", coop_row_text(row, 0, NULL));
+    return COOP_ERR_OK;
+}
+
+static coop_err login_first_tx(struct coop_conn *c, void *ctx)
+{
+    struct person_args *a = ctx;
+    coop_err err = coop_graph_person_resolve(c, "github.com", NULL, NULL, "frank", &a->id[0]);
+    if (!err)
+        err = coop_graph_person_resolve(c, "github.com", "Frank Moe", "frank@example.com", "frank",
+                                        &a->id[1]);
+    if (!err)
+        err = coop_conn_query(c, "SELECT name FROM graph_people WHERE id = ?",
+                              COOP_PARAMS(COOP_PI(a->id[1])), name_cb, a);
+    return err;
+}
+
+/* Known first by a login (a pull request's author), then by a commit: the
+ * person takes the commit's name, as in the other order. */
+static void test_login_first_person_gets_real_name(void **state)
+{
+    struct person_args a = {{0, 0}, ""};
+    assert_int_equal(coop_store_tx(store, true, login_first_tx, &a), COOP_ERR_OK);
+    assert_int_equal(a.id[0], a.id[1]);
+    assert_string_equal(a.name, "Frank Moe");
+}
+
+struct review_args {
+    const char *first, *second;
+    int64_t t_first, t_second;
+    char state[32];
+};
+
+static coop_err state_cb(void *ctx, const struct coop_row *row)
+{
+    struct review_args *a = ctx;
+    snprintf(a->state, sizeof a->state, "%s", coop_row_text(row, 0, NULL));
+    return COOP_ERR_OK;
+}
+
+static coop_err review_tx(struct coop_conn *c, void *ctx)
+{
+    struct review_args *a = ctx;
+    int64_t repo;
+    coop_err err = coop_graph_repo_ensure(c, "test/reviews", &repo);
+    if (!err)
+        err = coop_conn_exec(c, "DELETE FROM graph_pull_reviewers WHERE repo = ?",
+                             COOP_PARAMS(COOP_PI(repo)), NULL);
+    if (!err)
+        err = coop_graph_pull_reviewer(c, repo, 1, "bob", a->first, a->t_first);
+    if (!err)
+        err = coop_graph_pull_reviewer(c, repo, 1, "bob", a->second, a->t_second);
+    if (!err)
+        err = coop_conn_query(c, "SELECT state FROM graph_pull_reviewers WHERE repo = ?",
+                              COOP_PARAMS(COOP_PI(repo)), state_cb, a);
+    return err;
+}
+
+static const char *review_final(const char *first, int64_t t1, const char *second, int64_t t2)
+{
+    static struct review_args a;
+    a = (struct review_args){first, second, t1, t2, ""};
+    assert_int_equal(coop_store_tx(store, true, review_tx, &a), COOP_ERR_OK);
+    return a.state;
+}
+
+/* A review replaces a request and a request never replaces a review,
+ * whichever order the events are applied in; between reviews the newest
+ * wins. */
+static void test_reviewer_state_any_order(void **state)
+{
+    assert_string_equal(review_final("requested", 30, "approved", 20), "approved");
+    assert_string_equal(review_final("approved", 20, "requested", 30), "approved");
+    assert_string_equal(review_final("requested", 10, "approved", 20), "approved");
+    assert_string_equal(review_final("approved", 20, "requested", 10), "approved");
+    assert_string_equal(review_final("commented", 30, "approved", 20), "commented");
+    assert_string_equal(review_final("approved", 20, "commented", 30), "commented");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +500,9 @@ int main(void)
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_identities_merge),
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_out_of_order_add_sets_creator),
+        cmocka_unit_test(test_login_first_person_gets_real_name),
+        cmocka_unit_test(test_reviewer_state_any_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
