@@ -81,10 +81,11 @@ static void models_handler(struct coop_http_request *req, struct coop_http_respo
                 for (size_t j = 1; j < 4 && known_models[k][j]; j++)
                     add_model(data, name, known_models[k][j]);
     }
+    /* Routes named coop/...; a provider/model route is that model. */
     for (size_t i = 0; coop_policy_route_at(p, i); i++) {
         const char *name = coop_policy_route_at(p, i)->name;
-        const char *slash = strchr(name, '/');
-        add_model(data, "coop", slash ? slash + 1 : name);
+        if (strncmp(name, "coop/", 5) == 0)
+            add_model(data, "coop", name + 5);
     }
     router_policy_release(r);
     json_object_object_add(root, "object", json_object_new_string("list"));
