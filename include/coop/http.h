@@ -115,6 +115,11 @@ typedef void (*coop_http_handler)(struct coop_http_request *req, struct coop_htt
 /* Scope flag: open in development mode even when a token is configured
  * (GET /metrics). */
 #define COOP_ROUTE_DEV_OPEN (1u << 8)
+/* Scope flag: the route speaks Anthropic's API (POST /v1/messages). The
+ * token may also come in an x-api-key header, and coop_http_error answers
+ * in Anthropic's error shape, {"type":"error","error":{"type","message"}},
+ * with Coop's code and request_id added inside "error". */
+#define COOP_ROUTE_ANTHROPIC (1u << 9)
 
 struct coop_http_route {
     const char *method;  /* "GET", "POST", ... */

@@ -202,7 +202,8 @@ struct coop_router;
 coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
                          const struct coop_sanitizer *sanitizer,
                          struct coop_router **out /* OUT */);
-/* Adds /v1/chat/completions, /v1/models, /v1/ask and GET/PUT /v1/admin/policy. */
+/* Adds /v1/chat/completions, /v1/messages, /v1/models, /v1/ask, GET/PUT
+ * /v1/admin/policy, GET/PUT /v1/admin/budgets and GET /v1/admin/usage. */
 coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv);
 /* The policy in force as JSON (a new reference the caller puts), for the
  * retention report and attestations. */

@@ -51,13 +51,53 @@ coop_err coop_http_set_header(struct coop_http_response *res, const char *name, 
     return COOP_ERR_OK;
 }
 
+/* Anthropic's error type for a status. */
+static const char *anthropic_type(unsigned status)
+{
+    switch (status) {
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 503:
+    case 529:
+        return "overloaded_error";
+    case 504:
+        return "timeout_error";
+    default:
+        return "api_error";
+    }
+}
+
+static bool anthropic_route(const struct coop_http_request *req)
+{
+    const struct request_state *st = req ? req->internal : NULL;
+    return st && st->route && (st->route->scope & COOP_ROUTE_ANTHROPIC);
+}
+
 void coop_http_error(struct coop_http_response *res, const struct coop_http_request *req,
                      unsigned status, const char *code, const char *message)
 {
     res->status = status;
     res->content_type = NULL;
     coop_buf_reset(&res->body);
-    coop_buf_puts(&res->body, "{\"error\":{\"code\":");
+    if (anthropic_route(req)) {
+        const char *type = anthropic_type(status);
+        coop_buf_puts(&res->body, "{\"type\":\"error\",\"error\":{\"type\":");
+        coop_buf_json_str(&res->body, type, strlen(type));
+        coop_buf_puts(&res->body, ",");
+    } else {
+        coop_buf_puts(&res->body, "{\"error\":{");
+    }
+    coop_buf_puts(&res->body, "\"code\":");
     coop_buf_json_str(&res->body, code, strlen(code));
     coop_buf_puts(&res->body, ",\"message\":");
     coop_buf_json_str(&res->body, message, strlen(message));

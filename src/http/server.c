@@ -171,9 +171,12 @@ static unsigned authenticate(struct coop_http_server *srv, struct request_state 
     const char *auth = coop_http_header(&st->req, "Authorization");
     const char *api_token = srv->opt.config->api_token;
     memset(p, 0, sizeof *p);
+    /* Anthropic's clients send their key as x-api-key. */
+    const char *api_key =
+        route->scope & COOP_ROUTE_ANTHROPIC ? coop_http_header(&st->req, "x-api-key") : NULL;
 
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
-        const char *tok = auth + 7;
+    if ((auth && strncasecmp(auth, "Bearer ", 7) == 0) || (!auth && api_key)) {
+        const char *tok = auth ? auth + 7 : api_key;
         while (*tok == ' ')
             tok++;
         size_t n = strnlen(tok, 1024);

@@ -179,6 +179,8 @@ void router_finish_audit(struct call *call)
     if (r->audit)
         audit_queue_push(r->audit, &row);
     free(route);
+    usage_count(r->usage, call->customer, call->token_id, call->provider, call->model,
+                strcmp(call->status, "ok") == 0, call->t.input_tokens, call->t.output_tokens);
 }
 
 void router_audit_refused(struct coop_router *r, const struct coop_http_request *req,
@@ -202,4 +204,6 @@ void router_audit_refused(struct coop_router *r, const struct coop_http_request 
     coop_metric_inc("coop_llm_requests_total", "LLM requests by provider and outcome", labels);
     if (r->audit)
         audit_queue_push(r->audit, &row);
+    usage_count(r->usage, req->principal.customer, req->principal.token_id, provider, model, false,
+                0, 0);
 }

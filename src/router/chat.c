@@ -50,12 +50,19 @@ static void fail_call(struct call *call, unsigned status, const char *code, cons
 {
     struct coop_buf b;
     coop_buf_init(&b, MAX_ANSWER);
+    bool anthropic = call->format == ROUTER_FORMAT_ANTHROPIC;
     if (!call->started) {
         if (call->retry_after[0])
             coop_http_stream_add_header(call->stream, "Retry-After", call->retry_after);
-        error_body(&b, code, message, call->request_id);
+        if (anthropic)
+            messages_error_json(&b, status, code, message, call->request_id);
+        else
+            error_body(&b, code, message, call->request_id);
         call->status_code = (int)status;
         coop_http_stream_reply(call->stream, status, "application/json", b.data, b.len);
+    } else if (anthropic) {
+        messages_error_event(&b, status, code, message, call->request_id);
+        coop_http_stream_reply(call->stream, 200, NULL, b.data, b.len);
     } else {
         coop_buf_puts(&b, "data: ");
         error_body(&b, code, message, call->request_id);
@@ -78,6 +85,12 @@ static void start_stream(struct call *call)
 
 static bool send_out(struct call *call)
 {
+    if (call->format == ROUTER_FORMAT_ANTHROPIC && call->out.len &&
+        messages_stream(&call->anth, &call->t, &call->out)) {
+        coop_buf_reset(&call->out);
+        call->protocol_error = true;
+        return false;
+    }
     if (call->out.len == 0)
         return true;
     call->content_sent = true;
@@ -183,6 +196,13 @@ static void finish_ok(struct call *call)
     }
     coop_err err = call->ops->translate_response(&call->t, call->body.data ? call->body.data : "",
                                                  call->body.len, &call->out);
+    if (!err && call->format == ROUTER_FORMAT_ANTHROPIC) {
+        struct coop_buf openai = call->out;
+        coop_buf_init(&call->out, MAX_ANSWER);
+        err = messages_response(&call->anth, &call->t, openai.data ? openai.data : "", openai.len,
+                                &call->out);
+        coop_buf_dispose(&openai);
+    }
     if (err) {
         fail_call(call, 502, "provider_protocol", "the provider's answer could not be read");
         call->status = "error";

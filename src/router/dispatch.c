@@ -229,6 +229,7 @@ static struct call *new_call(struct coop_router *r, struct coop_http_request *re
     sse_init(&call->sse, MAX_SSE_EVENT);
     coop_strlcpy(call->request_id, req->request_id, sizeof call->request_id);
     coop_strlcpy(call->customer, req->principal.customer, sizeof call->customer);
+    coop_strlcpy(call->token_id, req->principal.token_id, sizeof call->token_id);
     coop_strlcpy(call->requested, requested, sizeof call->requested);
     memcpy(call->t.id, "chatcmpl-", 9);
     coop_random_hex(call->t.id + 9, 12);
@@ -518,10 +519,24 @@ static struct call *prepare(struct coop_router *r, struct coop_http_request *req
 void router_chat(struct coop_router *r, struct coop_http_request *req,
                  struct coop_http_response *res, struct json_object *body)
 {
+    router_chat_as(r, req, res, body, ROUTER_FORMAT_OPENAI, NULL);
+}
+
+void router_chat_as(struct coop_router *r, struct coop_http_request *req,
+                    struct coop_http_response *res, struct json_object *body,
+                    enum router_format format, const char *echo_model)
+{
+    if (!budget_admit(r, req, res, format, body)) {
+        json_object_put(body);
+        return;
+    }
     struct call *call = prepare(r, req, res, body);
     json_object_put(body);
     if (!call)
         return;
+    call->format = format;
+    coop_strlcpy(call->anth.model, echo_model ? echo_model : call->t.model,
+                 sizeof call->anth.model);
     call->stream = coop_http_stream_start(
         req, res, 0, call->stream_mode ? "text/event-stream" : "application/json");
     if (!call->stream) {

@@ -294,7 +294,9 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
         coop_router_free(r);
         return err;
     }
-    err = client_new(keepalive, &r->client);
+    err = budget_new(cfg, store, &r->budget);
+    if (!err)
+        err = client_new(keepalive, &r->client);
     if (err) {
         coop_router_free(r);
         return err;
@@ -311,6 +313,12 @@ coop_err coop_router_register(struct coop_router *r, struct coop_http_server *sr
         {"POST", "/v1/ask", COOP_SCOPE_LLM, CHAT_MAX_BODY, router_ask_handler, r, false},
         {"GET", "/v1/admin/policy", COOP_SCOPE_ADMIN, 0, policy_get, r, false},
         {"PUT", "/v1/admin/policy", COOP_SCOPE_ADMIN, POLICY_MAX_BODY, policy_put, r, false},
+        {"POST", "/v1/messages", COOP_SCOPE_LLM | COOP_ROUTE_ANTHROPIC, CHAT_MAX_BODY,
+         router_messages_handler, r, false},
+        {"GET", "/v1/admin/usage", COOP_SCOPE_ADMIN, 0, usage_handler, r, false},
+        {"GET", "/v1/admin/budgets", COOP_SCOPE_ADMIN, 0, budget_get_handler, r, false},
+        {"PUT", "/v1/admin/budgets", COOP_SCOPE_ADMIN, POLICY_MAX_BODY, budget_put_handler, r,
+         false},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         coop_err err = coop_http_add_route(srv, &routes[i]);
@@ -329,6 +337,8 @@ coop_err coop_router_start(struct coop_router *r)
 {
     coop_err err = audit_queue_new(r->store, &r->audit);
     if (!err)
+        err = usage_writer_new(r->store, &r->usage);
+    if (!err)
         err = client_start(r->client);
     return err;
 }
@@ -340,6 +350,8 @@ void coop_router_stop(struct coop_router *r)
     client_stop(r->client);
     audit_queue_free(r->audit);
     r->audit = NULL;
+    usage_writer_free(r->usage);
+    r->usage = NULL;
 }
 
 void coop_router_free(struct coop_router *r)
@@ -350,6 +362,7 @@ void coop_router_free(struct coop_router *r)
     client_free(r->client);
     for (size_t i = 0; i < sizeof r->pools / sizeof r->pools[0]; i++)
         key_pool_free(r->pools[i]);
+    budget_free(r->budget);
     coop_policy_free(r->policy);
     pthread_rwlock_destroy(&r->policy_lock);
     free(r);

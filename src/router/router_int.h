@@ -115,11 +115,28 @@ struct coop_router {
     struct audit_queue *audit;
     struct router_retry_cfg retry;
     struct key_pool *pools[8]; /* per backend, in coop_providers order; NULL: no server key */
+    struct router_budget *budget; /* limits and rate buckets (budget.c) */
+    struct usage_writer *usage;   /* usage counters' writer thread (usage.c) */
 };
 
 /* The policy in force, held for reading until policy_release. */
 const struct coop_policy *router_policy_hold(struct coop_router *r);
 void router_policy_release(struct coop_router *r);
+
+/* The format a client speaks: what answers and errors are translated to. */
+enum router_format {
+    ROUTER_FORMAT_OPENAI = 0, /* /v1/chat/completions, /v1/ask */
+    ROUTER_FORMAT_ANTHROPIC,  /* /v1/messages */
+};
+
+/* State of an answer translated from OpenAI chunks into Anthropic's
+ * Messages events (messages.c). */
+struct messages_state {
+    char model[128]; /* the model as the client named it */
+    bool started;    /* message_start and content_block_start went out */
+    bool done;       /* message_stop went out */
+    char stop_reason[24];
+};
 
 /* One request in flight: what the client thread needs. */
 struct call {
@@ -172,6 +189,11 @@ struct call {
     int64_t deadline_ns;
     int64_t retry_at_ns; /* when the next attempt starts */
     struct coop_buf route; /* audit: JSON array of steps */
+    /* The client's format, and the token the request ran as (budgets and
+     * usage counters are kept per token and per customer). */
+    enum router_format format;
+    struct messages_state anth;
+    char token_id[40];
 };
 
 /* Called by the client thread when a transfer ends (curl result code).
@@ -220,6 +242,11 @@ extern const char router_instruction[];
  */
 void router_chat(struct coop_router *r, struct coop_http_request *req,
                  struct coop_http_response *res, struct json_object *body);
+/* router_chat for a client speaking format; echo_model (may be NULL) is the
+ * model name answers carry in Anthropic's format. */
+void router_chat_as(struct coop_router *r, struct coop_http_request *req,
+                    struct coop_http_response *res, struct json_object *body,
+                    enum router_format format, const char *echo_model);
 /* POST /v1/ask. */
 void router_ask_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
 /* Queues the audit row of a finished call. */
@@ -238,6 +265,63 @@ coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out /* O
 void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row);
 /* Writes what is queued, then stops the thread. */
 void audit_queue_free(struct audit_queue *q);
+
+/* ---- the Anthropic Messages API (messages.c) ---------------------------------- */
+
+/* POST /v1/messages: an Anthropic Messages request routed like a chat. */
+void router_messages_handler(struct coop_http_request *req, struct coop_http_response *res,
+                             void *ctx);
+/*
+ * Translates an Anthropic Messages request into the router's OpenAI-format
+ * request (a new object in *out): the model becomes provider/model (a name
+ * without a provider is anthropic's), system text the first message. On
+ * COOP_ERR_INVALID, *problem says what is wrong in fixed words.
+ */
+coop_err messages_request(struct json_object *in, struct json_object **out /* OUT */,
+                          const char **problem /* OUT */);
+/* An OpenAI chat.completion (body) as an Anthropic Message, usage from t. */
+coop_err messages_response(const struct messages_state *ms, const struct coop_translate *t,
+                           const char *body, size_t len, struct coop_buf *out);
+/* Rewrites io, complete OpenAI chunk events ("data: ...\n\n"), as
+ * Anthropic's named events; "[DONE]" ends the message. */
+coop_err messages_stream(struct messages_state *ms, const struct coop_translate *t,
+                         struct coop_buf *io);
+/* An error in Anthropic's shape, as a JSON body or as an "error" event. */
+void messages_error_json(struct coop_buf *b, unsigned status, const char *code, const char *message,
+                         const char *request_id);
+void messages_error_event(struct coop_buf *b, unsigned status, const char *code,
+                          const char *message, const char *request_id);
+
+/* ---- budgets and usage (budget.c, usage.c) --------------------------------------- */
+
+struct router_budget;
+coop_err budget_new(const struct coop_config *cfg, struct coop_store *store,
+                    struct router_budget **out /* OUT */);
+void budget_free(struct router_budget *b);
+/* Checks the request against the limits of its token and customer and takes
+ * one from their requests-per-minute buckets. Returns true when it may go;
+ * otherwise has answered 429 with Retry-After in the client's format. */
+bool budget_admit(struct coop_router *r, struct coop_http_request *req,
+                  struct coop_http_response *res, enum router_format format,
+                  struct json_object *body);
+/* GET and PUT /v1/admin/budgets. */
+void budget_get_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
+void budget_put_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
+
+struct usage_writer;
+coop_err usage_writer_new(struct coop_store *store, struct usage_writer **out /* OUT */);
+/* Writes what is queued, then stops the thread. */
+void usage_writer_free(struct usage_writer *w);
+/* Counts one request (an error when ok is false) and its tokens, for the
+ * current UTC day; written by the usage thread, never waited for. */
+void usage_count(struct usage_writer *w, const char *customer, const char *token_id,
+                 const char *provider, const char *model, bool ok, int64_t input_tokens,
+                 int64_t output_tokens);
+/* Tokens (input + output) counted today (UTC) for a customer or a token. */
+coop_err usage_tokens_today(struct coop_store *store, const char *customer, const char *token_id,
+                            int64_t *out /* OUT */);
+/* GET /v1/admin/usage. */
+void usage_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
 
 /* ---- helpers for backends ------------------------------------------------------- */
 

@@ -12,6 +12,7 @@ extern const struct coop_migration coop_vault_migrations[];
 extern const struct coop_migration coop_webhook_migrations[];
 extern const struct coop_migration coop_graph_migrations[];
 extern const struct coop_migration coop_hosts_migrations[];
+extern const struct coop_migration coop_router_migrations[];
 
 const struct coop_migration *const coop_schema[] = {
     coop_auth_migrations,
@@ -21,5 +22,6 @@ const struct coop_migration *const coop_schema[] = {
     coop_webhook_migrations,
     coop_graph_migrations,
     coop_hosts_migrations,
+    coop_router_migrations,
     NULL,
 };
