@@ -328,6 +328,29 @@ def test_byok_key_never_pooled():
         emu.stop()
 
 
+def test_deadline_bounds_retries_and_waits():
+    env = provider_env(EMU)
+    env["COOP_POLICY_FILE"] = write_policy(FULL_POLICY)
+    env["COOP_ROUTER_DEADLINE_MS"] = "1500"
+    with SlowCoopd(env=env) as c:
+        # The first request waits for the sanitizer's rules to compile
+        # (slow under ASan), which the deadline counts too.
+        assert ask(c, "openai/gpt-4o", "warm up", token=None).status in (200, 504)
+        # A Retry-After that would end past the deadline is not waited for.
+        t = tag()
+        r = ask(c, "openai/gpt-4o", "EMU:status=429 EMU:retry-after=2 " + t)
+        assert_error_shape(r, 429)
+        assert r.header("Retry-After") == "2"
+        assert len(seen(t)) == 1
+        # A provider that never answers is cut at the deadline, not retried.
+        t = tag()
+        r = ask(c, "openai/gpt-4o", "EMU:hang=4000 " + t)
+        assert_error_shape(r, 504)
+        assert len(seen(t)) == 1
+        row = audit_row(c, r.header("X-Request-Id"))
+        assert row["attempts"] == 1 and row["status"] == "error", row
+
+
 def test_malformed_key_pool_refused():
     env = provider_env(EMU)
     env["COOP_OPENAI_API_KEYS"] = "sk-one:0,sk-two"
