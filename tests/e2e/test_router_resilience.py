@@ -248,6 +248,23 @@ def test_routes_in_models_and_policy_api():
     assert any(ch["field"] == "routes" for ch in changes), changes
 
 
+def test_anthropic_endpoint_uses_routes_and_retries():
+    c = Server.get()
+    for stream in (False, True):
+        t = tag()
+        body = {"model": "coop/smart", "max_tokens": 64, "stream": stream,
+                "messages": [{"role": "user", "content": "EMU:status=503 EMU:fail=1 " + t}]}
+        r = c.post("/v1/messages", body, headers={"anthropic-version": "2023-06-01"})
+        assert r.status == 200, r.body
+        if stream:
+            assert b"event: message_stop" in r.body and b"event: error" not in r.body, r.body[-300:]
+        else:
+            assert r.json()["content"][0]["text"] == REPLY
+        assert [q.path for q in seen(t)] == ["/v1/messages"] * 2
+        row = audit_row(c, r.header("X-Request-Id"))
+        assert row["target"] == "anthropic/claude-sonnet-4-5" and row["attempts"] == 2, row
+
+
 # ---- key pools ---------------------------------------------------------------------
 
 def check_rotation(reqs, bad, good, cooldown):
