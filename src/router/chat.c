@@ -348,8 +348,8 @@ bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns
     if (pool && (s == 429 || s == 401)) {
         /* 429 with Retry-After: as long as the provider asked; else the
          * configured cooldown. */
-        long cool = s == 429 && call->retry_after_ms >= 0 ? call->retry_after_ms
-                                                          : rc->key_cooldown_ms;
+        long cool =
+            s == 429 && call->retry_after_ms >= 0 ? call->retry_after_ms : rc->key_cooldown_ms;
         key_pool_cool(pool, call->key_index, now_ns + (int64_t)cool * 1000000);
     }
     bool other_key = pool && key_pool_has_other(pool, now_ns, call->key_index);

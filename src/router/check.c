@@ -50,7 +50,8 @@ static int check_provider(const struct coop_config *cfg, const struct coop_provi
     struct key_pool *pool = NULL;
     if (pool_spec && key_pool_parse(pool_spec, &pool, perr, sizeof perr)) {
         failures++;
-        line(out, "FAIL", ops->name, "its key pool setting (COOP_<PROVIDER>_API_KEYS) is malformed");
+        line(out, "FAIL", ops->name,
+             "its key pool setting (COOP_<PROVIDER>_API_KEYS) is malformed");
     }
     key_pool_free(pool);
     if (ops->key_required && !coop_config_get(cfg, ops->key_var) && !pool_spec) {

@@ -22,9 +22,9 @@ struct router_client {
     struct call *pending; /* submitted, not yet added */
     bool stop;
     long keepalive_ms;
-    struct call *active; /* added to the multi handle (thread-only) */
+    struct call *active;  /* added to the multi handle (thread-only) */
     struct call *waiting; /* to be tried again, soonest first (thread-only) */
-    CURL *spare[64];     /* reset easy handles kept for reuse (thread-only) */
+    CURL *spare[64];      /* reset easy handles kept for reuse (thread-only) */
     size_t nspare;
 };
 
@@ -172,7 +172,8 @@ static void finish_one(struct router_client *c, CURL *e, CURLcode code)
     }
     call->easy = NULL;
     int64_t at = 0;
-    if (code != CURLE_ABORTED_BY_CALLBACK && call_retry(call, (int)code, coop_clock_mono_ns(), &at)) {
+    if (code != CURLE_ABORTED_BY_CALLBACK &&
+        call_retry(call, (int)code, coop_clock_mono_ns(), &at)) {
         wait_until(c, call, at);
         return;
     }

@@ -168,8 +168,7 @@ static void zero_retention_names(struct call *call, const struct coop_provider_o
 
 /* Policy for one target: false (and *why) when the policy refuses it. */
 static bool check_policy(struct coop_router *r, const struct coop_provider_ops *ops,
-                         const char *model, struct coop_provider_input *in,
-                         struct step_error *why)
+                         const char *model, struct coop_provider_input *in, struct step_error *why)
 {
     const struct coop_policy *p = router_policy_hold(r);
     const struct coop_provider_policy *pp = coop_policy_provider(p, ops->name);
@@ -346,8 +345,8 @@ static bool sanitize_once(struct call *call, struct step_error *why, bool *final
     coop_buf_init(&s.text, MAX_ANSWER);
     coop_buf_init(&s.clean, MAX_ANSWER);
     const char *problem = "the request could not be prepared";
-    coop_err err = clean_messages(&s, coop_json_arr(call->in_body, "messages"), &call->in_msgs,
-                                  &problem);
+    coop_err err =
+        clean_messages(&s, coop_json_arr(call->in_body, "messages"), &call->in_msgs, &problem);
     coop_buf_dispose(&s.text);
     coop_buf_dispose(&s.clean);
     if (err) {
@@ -404,8 +403,8 @@ static bool prepare_target(struct call *call, struct step_error *why, bool *fina
     coop_strlcpy(call->provider, ops->name, sizeof call->provider);
     coop_strlcpy(call->model, slash + 1, sizeof call->model);
     coop_strlcpy(call->t.model, full, sizeof call->t.model);
-    struct coop_provider_input in = {.body = call->in_body, .model = call->model,
-                                     .stream = call->stream_mode};
+    struct coop_provider_input in = {
+        .body = call->in_body, .model = call->model, .stream = call->stream_mode};
     if (!check_policy(r, ops, call->model, &in, why))
         return false;
     if (!sanitize_once(call, why, final))

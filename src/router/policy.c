@@ -283,10 +283,11 @@ static coop_err parse_route(const char *name, struct json_object *v, struct coop
     coop_strlcpy(rt->name, name, sizeof rt->name);
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         struct json_object *t = json_object_array_get_idx(v, i);
-        const char *ts = json_object_is_type(t, json_type_string) ? json_object_get_string(t) : NULL;
+        const char *ts =
+            json_object_is_type(t, json_type_string) ? json_object_get_string(t) : NULL;
         if (!ts || !target_ok(ts, false))
-            return fail(err, errlen,
-                        "a route target is \"provider/model\" with a known provider", NULL);
+            return fail(err, errlen, "a route target is \"provider/model\" with a known provider",
+                        NULL);
         coop_strlcpy(rt->targets[rt->ntargets++], ts, sizeof rt->targets[0]);
     }
     return COOP_ERR_OK;

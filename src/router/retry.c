@@ -74,8 +74,8 @@ enum router_failure router_classify(int curl_code, long status, bool got_bytes)
         return ROUTER_FAIL_FINAL;
     if (status >= 200 && status <= 299)
         return ROUTER_OK;
-    if (status == 408 || status == 429 || (status >= 500 && status <= 599 && status != 501 &&
-                                           status != 505))
+    if (status == 408 || status == 429 ||
+        (status >= 500 && status <= 599 && status != 501 && status != 505))
         return ROUTER_FAIL_RETRY;
     if (status == 401 || status == 403 || status == 404 || status == 501 || status == 505)
         return ROUTER_FAIL_NEXT;

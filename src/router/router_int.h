@@ -114,7 +114,7 @@ struct coop_router {
     long connect_timeout_ms;
     struct audit_queue *audit;
     struct router_retry_cfg retry;
-    struct key_pool *pools[8]; /* per backend, in coop_providers order; NULL: no server key */
+    struct key_pool *pools[8];    /* per backend, in coop_providers order; NULL: no server key */
     struct router_budget *budget; /* limits and rate buckets (budget.c) */
     struct usage_writer *usage;   /* usage counters' writer thread (usage.c) */
 };
@@ -160,8 +160,8 @@ struct call {
     const char *status;  /* audit status: "ok", "error", "cancelled" */
     int status_code;     /* what the client was answered */
     long upstream_status;
-    char retry_after[16];   /* seconds, as answered to the client */
-    long retry_after_ms;    /* the provider's wish, -1: none */
+    char retry_after[16]; /* seconds, as answered to the client */
+    long retry_after_ms;  /* the provider's wish, -1: none */
     int64_t start_ns;
     int64_t last_write_ns;
     void *easy;         /* CURL * */
@@ -187,7 +187,7 @@ struct call {
     int key_index;       /* pooled server key in use, -1: BYOK or none */
     int last_curl;       /* result of the last finished transfer */
     int64_t deadline_ns;
-    int64_t retry_at_ns; /* when the next attempt starts */
+    int64_t retry_at_ns;   /* when the next attempt starts */
     struct coop_buf route; /* audit: JSON array of steps */
     /* The client's format, and the token the request ran as (budgets and
      * usage counters are kept per token and per customer). */
@@ -220,9 +220,9 @@ long call_timeout_ms(const struct call *call, int64_t now_ns);
 /* Why a target could not be used (dispatch.c). */
 struct step_error {
     unsigned status;
-    const char *code;    /* also the step's reason in the audit record */
+    const char *code; /* also the step's reason in the audit record */
     char message[200];
-    bool blocked;        /* refused by the policy */
+    bool blocked; /* refused by the policy */
 };
 /* Prepares an attempt on call's current target: policy checks, the key
  * (BYOK or pool), the native request and the zero-retention layer. On a

@@ -16,8 +16,12 @@
 #include <string.h>
 
 static const struct router_retry_cfg cfg = {
-    .max_attempts = 3, .backoff_ms = 100, .backoff_max_ms = 1000, .retry_after_max_ms = 5000,
-    .deadline_ms = 60000, .key_cooldown_ms = 60000,
+    .max_attempts = 3,
+    .backoff_ms = 100,
+    .backoff_max_ms = 1000,
+    .retry_after_max_ms = 5000,
+    .deadline_ms = 60000,
+    .key_cooldown_ms = 60000,
 };
 
 static void test_backoff_bounds(void **state)
@@ -132,8 +136,8 @@ static void test_pool_parse(void **state)
     assert_string_equal(key_pool_key(p, 3), "sk:d:e");
     assert_null(key_pool_key(p, 4));
     key_pool_free(p);
-    static const char *const bad[] = {"", "sk-a,", ",sk-a", "sk-a:0", "sk-a:1001",
-                                      "sk a", "sk-a\t:2x,sk-\x01"};
+    static const char *const bad[] = {
+        "", "sk-a,", ",sk-a", "sk-a:0", "sk-a:1001", "sk a", "sk-a\t:2x,sk-\x01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_null(pool(bad[i]));
     struct coop_buf many;
@@ -255,10 +259,10 @@ static void test_routes_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff_bounds),    cmocka_unit_test(test_backoff_jitter_spreads),
-        cmocka_unit_test(test_retry_after),       cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_pool_parse),        cmocka_unit_test(test_pool_weights_and_cooldown),
-        cmocka_unit_test(test_pool_var),          cmocka_unit_test(test_routes_parse),
+        cmocka_unit_test(test_backoff_bounds), cmocka_unit_test(test_backoff_jitter_spreads),
+        cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_pool_parse),     cmocka_unit_test(test_pool_weights_and_cooldown),
+        cmocka_unit_test(test_pool_var),       cmocka_unit_test(test_routes_parse),
         cmocka_unit_test(test_routes_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
