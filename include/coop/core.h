@@ -76,6 +76,9 @@ void coop_buf_init(struct coop_buf *b, size_t max);
 void coop_buf_dispose(struct coop_buf *b);
 void coop_buf_reset(struct coop_buf *b);
 coop_err coop_buf_append(struct coop_buf *b, const void *data, size_t len);
+/* Makes room for extra more bytes at once (within the maximum), so that
+ * appends of a size known in advance do not grow the buffer step by step. */
+coop_err coop_buf_reserve(struct coop_buf *b, size_t extra);
 coop_err coop_buf_puts(struct coop_buf *b, const char *s);
 coop_err coop_buf_printf(struct coop_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -213,6 +216,18 @@ coop_err coop_base64_decode(const char *in, unsigned char *out, size_t out_max,
  */
 coop_err coop_json_parse(const char *text, size_t len, int max_depth, bool refuse_duplicates,
                          struct json_object **out /* OUT */);
+
+/*
+ * Checks, without building anything or allocating, that text is a JSON
+ * document coop_json_parse() would accept with the same max_depth and
+ * refuse_duplicates false: anything this accepts, that parses. It follows
+ * RFC 8259 where json-c is laxer, and so refuses NaN, Infinity, leading
+ * zeros, "1.", raw control characters in strings, overlong or surrogate
+ * UTF-8, and a bare number, true, false or null as the whole document.
+ * *root (may be NULL) gets the top-level value's first byte: '{', '[' or '"'.
+ * COOP_ERR_INVALID, or COOP_ERR_TOO_LARGE for nesting beyond max_depth.
+ */
+coop_err coop_json_validate(const char *text, size_t len, int max_depth, char *root /* OUT */);
 
 /* Member lookups that also check the type; NULL when absent or mistyped. */
 const char *coop_json_str(struct json_object *obj, const char *key);

@@ -79,6 +79,12 @@ struct coop_http_request {
 const char *coop_http_header(const struct coop_http_request *req, const char *name);
 /* A query-string argument, decoded, or NULL. */
 const char *coop_http_query(const struct coop_http_request *req, const char *name);
+/*
+ * Hands the request body over to the caller, who then owns it (malloc'd,
+ * NUL-terminated, *len bytes; free() it) and may keep it past the request,
+ * for instance until a held stream is answered. req->body is empty after.
+ */
+char *coop_http_take_body(struct coop_http_request *req, size_t *len /* OUT */);
 
 #define COOP_HTTP_MAX_HEADERS 12
 

@@ -5,11 +5,12 @@
  * names the event and its dedupe key, and parses the payload into Coop's
  * events (coop/event.h).
  *
- * Ingestion (POST /webhooks/<source>): verify, parse the JSON once to refuse
- * malformed bodies, then hand the delivery to the committer thread, which
- * writes the delivery row and its job for many concurrent requests in one
- * durable transaction (group commit) and wakes each request when its row
- * is committed; only then is 202 answered. A delivery seen before (same
+ * Ingestion (POST /webhooks/<source>): verify, check the JSON once to refuse
+ * malformed bodies, then hold the response (a held HTTP stream: no server
+ * thread waits) and hand the delivery to the committer thread, which
+ * writes the delivery rows and jobs of many concurrent requests in one
+ * durable transaction (group commit) and answers each request once its
+ * row is committed: only then is 202 sent. A delivery seen before (same
  * source and dedupe key) is answered 200 with "duplicate":true and gets no
  * job.
  *
@@ -65,13 +66,18 @@ struct coop_webhook_source {
      * refused); COOP_ERR_AUTH for a missing, malformed, wrong or stale one.
      */
     coop_err (*verify)(const struct coop_config *cfg, const struct coop_webhook_input *in);
-    /* Event name and dedupe key of a verified delivery whose body parsed
-     * as JSON; COOP_ERR_PROTOCOL when the event cannot be named. */
+    /* Event name and dedupe key of a verified delivery whose body is a
+     * JSON object (body NULL with describe_from_headers);
+     * COOP_ERR_PROTOCOL when the event cannot be named. */
     coop_err (*describe)(const struct coop_webhook_input *in, struct json_object *body,
                          struct coop_webhook_meta *out /* OUT */);
     /* One of the coop_event_parse_* functions. */
     coop_err (*parse)(const char *event_name, struct json_object *payload,
                       struct coop_event **out /* OUT */);
+    /* Set when describe() reads the headers only: ingestion then calls it
+     * with body NULL and checks the body with coop_json_validate() (a JSON
+     * object, nothing built) instead of parsing it; the worker parses it. */
+    bool describe_from_headers;
 };
 
 extern const struct coop_webhook_source coop_webhook_github;

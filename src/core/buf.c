@@ -51,6 +51,11 @@ static coop_err reserve(struct coop_buf *b, size_t extra)
     return COOP_ERR_OK;
 }
 
+coop_err coop_buf_reserve(struct coop_buf *b, size_t extra)
+{
+    return reserve(b, extra);
+}
+
 coop_err coop_buf_append(struct coop_buf *b, const void *data, size_t len)
 {
     coop_err err = reserve(b, len);

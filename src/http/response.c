@@ -135,6 +135,15 @@ const char *coop_http_header(const struct coop_http_request *req, const char *na
     return MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, name);
 }
 
+char *coop_http_take_body(struct coop_http_request *req, size_t *len)
+{
+    struct request_state *st = req->internal;
+    char *body = coop_buf_steal(&st->body, len);
+    req->body = "";
+    req->body_len = 0;
+    return body;
+}
+
 const char *coop_http_query(const struct coop_http_request *req, const char *name)
 {
     const struct request_state *st = req->internal;

@@ -25,6 +25,7 @@
 
 #define MAX_ROUTES 96
 #define MHD_MEMORY_LIMIT (64 * 1024) /* bounds the request line and headers */
+#define BODY_PRESIZE_MAX (1u << 20)
 
 struct coop_http_server {
     struct coop_http_options opt;
@@ -263,12 +264,17 @@ static enum MHD_Result first_call(struct coop_http_server *srv, struct request_s
     st->route_label = st->route->pattern;
     st->body.max = st->route->max_body;
     const char *cl = MHD_lookup_connection_value(st->conn, MHD_HEADER_KIND, "Content-Length");
-    int64_t declared;
+    int64_t declared = 0;
     if (cl && (coop_parse_i64(cl, &declared) || declared < 0 ||
                (uint64_t)declared > st->route->max_body)) {
         return queue_error(st->conn, st, 413, "payload_too_large",
                            "the request body is larger than this endpoint accepts");
     }
+    /* One allocation for a body of announced size, up to a bound, so that a
+     * client cannot make the server reserve memory it never sends. */
+    if (cl && declared > 0)
+        (void)coop_buf_reserve(&st->body,
+                               (size_t)(declared < BODY_PRESIZE_MAX ? declared : BODY_PRESIZE_MAX));
     return MHD_YES;
 }
 

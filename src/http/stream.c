@@ -274,9 +274,16 @@ enum MHD_Result coop_http_stream_queue_(struct coop_http_stream *s, struct MHD_C
         return MHD_YES;
     }
     s->queued = true;
+    /* A stream that already ended (a held reply) goes out as one buffer
+     * with a Content-Length: no chunked encoding, no second reader call. */
+    struct MHD_Response *r =
+        s->ended && !s->gone
+            ? MHD_create_response_from_buffer(s->queue.len - s->head, s->queue.data + s->head,
+                                              MHD_RESPMEM_MUST_COPY)
+            : NULL;
     pthread_mutex_unlock(&s->lock);
-    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
-                                                               reader, s, NULL);
+    if (!r)
+        r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, reader, s, NULL);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, "Content-Type",
@@ -312,6 +319,18 @@ void coop_http_streams_abort_all_(struct coop_http_server *srv)
     pthread_mutex_lock(&all_lock);
     for (struct coop_http_stream *s = all_streams; s; s = s->next) {
         pthread_mutex_lock(&s->lock);
+        if (s->held && !s->ended) {
+            /* Nothing was decided for it: it did not succeed, and a 2xx
+             * here would tell a webhook sender its delivery was stored. */
+            s->status = 503;
+            s->content_type = "application/json";
+            coop_buf_reset(&s->queue);
+            s->head = 0;
+            coop_buf_puts(&s->queue, "{\"error\":{\"code\":\"shutting_down\",\"message\":"
+                                     "\"the server is shutting down\",\"request_id\":");
+            coop_buf_json_str(&s->queue, s->request_id, strlen(s->request_id));
+            coop_buf_puts(&s->queue, "}}");
+        }
         s->ended = true;
         wake(s);
         pthread_mutex_unlock(&s->lock);

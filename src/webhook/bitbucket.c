@@ -443,5 +443,6 @@ const struct coop_webhook_source coop_webhook_bitbucket = {
     .job_kind = "webhook.bitbucket",
     .verify = bitbucket_verify,
     .describe = bitbucket_describe,
+    .describe_from_headers = true,
     .parse = coop_event_parse_bitbucket,
 };

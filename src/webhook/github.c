@@ -256,4 +256,5 @@ const struct coop_webhook_source coop_webhook_github = {
     .verify = github_verify,
     .describe = github_describe,
     .parse = coop_event_parse_github,
+    .describe_from_headers = true,
 };

@@ -88,19 +88,18 @@ const struct coop_webhook_source *coop_webhook_source_find(const char *name)
 
 /* ---- the committer ---------------------------------------------------------- */
 
+/* A delivery waiting for its commit. It owns its body and the producer's
+ * side of the held response stream; the committer answers and frees it. */
 struct pending {
     const struct coop_webhook_source *src;
-    const char *event;
-    const char *delivery;
-    const char *body;
+    char event[128];
+    char delivery[160];
+    char request_id[72];
+    char *body;
     size_t len;
     int64_t received_ms;
-    bool done;
+    struct coop_http_stream *stream;
     bool duplicate;
-    coop_err err;
-    /* Each waiter sleeps on its own condition, so a commit wakes exactly
-     * the requests it carried, not every request waiting. */
-    pthread_cond_t cond;
     struct pending *next;
 };
 
@@ -151,6 +150,40 @@ static coop_err group_tx(struct coop_conn *conn, void *ctx)
     return COOP_ERR_OK;
 }
 
+static void count(const char *source, const char *result)
+{
+    char labels[96];
+    snprintf(labels, sizeof labels, "source=\"%s\",result=\"%s\"", source, result);
+    coop_metric_inc("coop_webhook_deliveries_total", "Webhook deliveries by source and result",
+                    labels);
+}
+
+/* Answers p's held request (202, 200 for a duplicate, 503 when the commit
+ * failed) and frees p. */
+static void answer(struct pending *p, coop_err err)
+{
+    struct coop_buf b;
+    unsigned status;
+    coop_buf_init(&b, 1024);
+    if (err) {
+        status = 503;
+        coop_buf_puts(&b, "{\"error\":{\"code\":\"store_unavailable\",\"message\":\"the delivery"
+                          " could not be stored; retry later\",\"request_id\":");
+        coop_buf_json_str(&b, p->request_id, strlen(p->request_id));
+        coop_buf_puts(&b, "}}");
+    } else {
+        status = p->duplicate ? 200 : 202;
+        coop_buf_puts(&b, "{\"delivery\":");
+        coop_buf_json_str(&b, p->delivery, strlen(p->delivery));
+        coop_buf_puts(&b, p->duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}");
+    }
+    count(p->src->name, err ? "error" : p->duplicate ? "duplicate" : "accepted");
+    coop_http_stream_reply(p->stream, status, "application/json", b.data, b.len);
+    coop_buf_dispose(&b);
+    free(p->body);
+    free(p);
+}
+
 static void *committer_main(void *arg)
 {
     static struct group g;
@@ -175,38 +208,33 @@ static void *committer_main(void *arg)
                            COOP_F_INT("deliveries", g.n));
         else if (g.created)
             coop_jobs_notify();
+        /* Only now, with the rows durable, does any request get its 2xx. */
+        for (int i = 0; i < g.n; i++)
+            answer(g.items[i], err);
 
         pthread_mutex_lock(&C.lock);
-        for (int i = 0; i < g.n; i++) {
-            g.items[i]->err = err;
-            g.items[i]->done = true;
-            pthread_cond_signal(&g.items[i]->cond);
-        }
     }
     pthread_mutex_unlock(&C.lock);
     return NULL;
 }
 
-/* Blocks until p is committed (or failed). */
-static coop_err submit(struct pending *p)
+/* Queues p for the next group commit; false when the committer has stopped
+ * (p is left to the caller). */
+static bool submit(struct pending *p)
 {
     pthread_mutex_lock(&C.lock);
     if (!C.running || C.stop) {
         pthread_mutex_unlock(&C.lock);
-        return COOP_ERR_UNAVAILABLE;
+        return false;
     }
     p->next = NULL;
-    pthread_cond_init(&p->cond, NULL);
     bool idle = C.head == NULL;
     *C.tail = p;
     C.tail = &p->next;
     if (idle)
         pthread_cond_signal(&C.work);
-    while (!p->done)
-        pthread_cond_wait(&p->cond, &C.lock);
     pthread_mutex_unlock(&C.lock);
-    pthread_cond_destroy(&p->cond);
-    return p->err;
+    return true;
 }
 
 static coop_err committer_start(struct coop_store *store)
@@ -222,6 +250,7 @@ static coop_err committer_start(struct coop_store *store)
     return ok ? COOP_ERR_OK : COOP_ERR_INTERNAL;
 }
 
+/* Commits and answers what is queued, then stops. */
 static void committer_stop(void)
 {
     pthread_mutex_lock(&C.lock);
@@ -237,14 +266,6 @@ static void committer_stop(void)
 }
 
 /* ---- the HTTP side --------------------------------------------------------------- */
-
-static void count(const char *source, const char *result)
-{
-    char labels[96];
-    snprintf(labels, sizeof labels, "source=\"%s\",result=\"%s\"", source, result);
-    coop_metric_inc("coop_webhook_deliveries_total", "Webhook deliveries by source and result",
-                    labels);
-}
 
 static const char *req_header(const void *ctx, const char *name)
 {
@@ -293,22 +314,49 @@ static char *form_payload(const char *body, size_t len, size_t *out_len)
     return out;
 }
 
-static void answer_delivery(struct coop_http_response *res, unsigned status, const char *delivery,
-                            bool duplicate)
-{
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "delivery", json_object_new_string(delivery));
-    json_object_object_add(o, "duplicate", json_object_new_boolean(duplicate));
-    coop_http_json(res, status, o);
-    json_object_put(o);
-}
-
 static void answer_challenge(struct coop_http_response *res, const char *challenge)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "challenge", json_object_new_string(challenge));
     coop_http_json(res, 200, o);
     json_object_put(o);
+}
+
+/*
+ * Checks the JSON and names the delivery. A source that reads headers only
+ * gets the body scanned (nothing built); the others get it parsed, and
+ * Slack's deprecated verification token (a secret) is removed from the
+ * text to be stored, which then replaces *text (owned by *decoded).
+ */
+static coop_err check_and_describe(const struct coop_webhook_source *src,
+                                   const struct coop_webhook_input *in, const char **text,
+                                   size_t *len, char **decoded, struct coop_webhook_meta *meta)
+{
+    if (src->describe_from_headers) {
+        char root = 0;
+        coop_err err = coop_json_validate(*text, *len, JSON_DEPTH, &root);
+        if (!err && root != '{')
+            err = COOP_ERR_PROTOCOL;
+        return err ? err : src->describe(in, NULL, meta);
+    }
+    struct json_object *body = NULL;
+    coop_err err = coop_json_parse(*text, *len, JSON_DEPTH, false, &body);
+    if (!err && !json_object_is_type(body, json_type_object))
+        err = COOP_ERR_PROTOCOL;
+    if (!err)
+        err = src->describe(in, body, meta);
+    if (!err && src == &coop_webhook_slack && json_object_object_get_ex(body, "token", NULL)) {
+        json_object_object_del(body, "token");
+        char *scrubbed = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
+        free(*decoded);
+        *decoded = scrubbed;
+        *text = scrubbed;
+        *len = scrubbed ? strlen(scrubbed) : 0;
+        if (!scrubbed)
+            err = COOP_ERR_NOMEM;
+    }
+    json_object_put(body);
+    return err;
 }
 
 static void webhook_route(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
@@ -326,7 +374,7 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
         return coop_http_error(res, req, 401, "invalid_signature",
                                "the webhook signature is missing, wrong or stale");
     }
-    /* Parse once: malformed JSON is refused before anything is stored. */
+    /* Checked once: malformed JSON is refused before anything is stored. */
     size_t json_len = req->body_len;
     char *decoded = NULL;
     const char *ctype = coop_http_header(req, "Content-Type");
@@ -339,26 +387,8 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
         }
     }
     const char *json_text = decoded ? decoded : req->body;
-    struct json_object *body = NULL;
     struct coop_webhook_meta meta = {0};
-    err = coop_json_parse(json_text, json_len, JSON_DEPTH, false, &body);
-    if (!err && !json_object_is_type(body, json_type_object))
-        err = COOP_ERR_PROTOCOL;
-    if (!err)
-        err = src->describe(&in, body, &meta);
-    /* Slack envelopes still carry the deprecated verification token: it is
-     * a secret, so it is removed before the body is stored. */
-    if (!err && src == &coop_webhook_slack && json_object_object_get_ex(body, "token", NULL)) {
-        json_object_object_del(body, "token");
-        char *scrubbed = strdup(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN));
-        free(decoded);
-        decoded = scrubbed;
-        json_text = decoded;
-        json_len = decoded ? strlen(decoded) : 0;
-        if (!decoded)
-            err = COOP_ERR_NOMEM;
-    }
-    json_object_put(body);
+    err = check_and_describe(src, &in, &json_text, &json_len, &decoded, &meta);
     if (err) {
         free(decoded);
         count(src->name, "malformed");
@@ -370,21 +400,38 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
         count(src->name, "challenge");
         return answer_challenge(res, meta.challenge_value);
     }
-    struct pending p = {.src = src,
-                        .event = meta.event,
-                        .delivery = meta.delivery,
-                        .body = json_text,
-                        .len = json_len,
-                        .received_ms = in.now_ms};
-    err = submit(&p);
+    struct pending *p = calloc(1, sizeof *p);
+    if (p) {
+        p->src = src;
+        coop_strlcpy(p->event, meta.event, sizeof p->event);
+        coop_strlcpy(p->delivery, meta.delivery, sizeof p->delivery);
+        coop_strlcpy(p->request_id, req->request_id, sizeof p->request_id);
+        p->received_ms = in.now_ms;
+        /* The stored text: the decoded form or Slack's scrubbed copy, else
+         * the request's own buffer, taken over rather than copied. */
+        if (decoded) {
+            p->body = decoded;
+            p->len = json_len;
+            decoded = NULL;
+        } else {
+            p->body = coop_http_take_body(req, &p->len);
+        }
+    }
     free(decoded);
-    if (err) {
+    /* Held: the committer answers once the row is durable, and no server
+     * thread waits for the commit meanwhile. */
+    if (p && p->body)
+        p->stream = coop_http_stream_start(req, res, 0, "application/json");
+    if (!p || !p->body || !p->stream) {
+        if (p)
+            free(p->body);
+        free(p);
         count(src->name, "error");
         return coop_http_error(res, req, 503, "store_unavailable",
                                "the delivery could not be stored; retry later");
     }
-    count(src->name, p.duplicate ? "duplicate" : "accepted");
-    answer_delivery(res, p.duplicate ? 200 : 202, meta.delivery, p.duplicate);
+    if (!submit(p))
+        answer(p, COOP_ERR_UNAVAILABLE);
 }
 
 /* ---- processing --------------------------------------------------------------------- */
