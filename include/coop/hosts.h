@@ -101,6 +101,7 @@ coop_err coop_hosts_classify(struct coop_hosts_response *r, int64_t now_ms);
 /* ---- the hosts ---------------------------------------------------------------- */
 
 struct coop_hosts_client;
+struct coop_github_app;
 
 /*
  * One host's API. `project` is the repository id without its host part
@@ -181,6 +182,10 @@ struct coop_hosts_client_options {
     struct coop_store *store; /* ETag cache; may be NULL */
     long timeout_ms;          /* whole request; default 30 s */
     size_t max_body;          /* default COOP_HOSTS_MAX_BODY */
+    /* GitHub App (instead of token): installation tokens for project
+     * ("owner/repo"), fetched when needed. The app outlives the client. */
+    struct coop_github_app *app;
+    const char *project;
 };
 
 /* COOP_ERR_CONFIG when the URL is not https and not loopback. */
@@ -216,9 +221,12 @@ void coop_hosts_response_dispose(struct coop_hosts_response *r);
 coop_err coop_hosts_for_repo(const struct coop_config *cfg, const char *repo,
                              const struct coop_host_ops **ops /* OUT */,
                              const char **project /* OUT */);
-/* A client for ops configured from cfg. */
+/* A client for ops configured from cfg, for the repository project
+ * ("owner/repo"; NULL for Slack). With COOP_GITHUB_APP_ID set, a GitHub
+ * client authenticates as that app's installation for project. */
 coop_err coop_hosts_client_from_config(const struct coop_config *cfg,
-                                       const struct coop_host_ops *ops, struct coop_store *store,
+                                       const struct coop_host_ops *ops, const char *project,
+                                       struct coop_store *store,
                                        struct coop_hosts_client **out /* OUT */);
 
 /* ---- jobs --------------------------------------------------------------------- */

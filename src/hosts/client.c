@@ -6,7 +6,7 @@
  * Link headers read as they arrive. ETags and the bodies they validate are
  * kept in the hosts_etags table so a later 304 answers from there.
  */
-#include "coop/hosts.h"
+#include "hosts_int.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -19,6 +19,10 @@ struct coop_hosts_client {
     const struct coop_host_ops *ops;
     char base[COOP_HOSTS_URL_MAX];
     char *token; /* sodium_malloc'd, or NULL */
+    /* With a GitHub App, the token is the installation token for project,
+     * fetched on first use and again when the host answers 401. */
+    struct coop_github_app *app;
+    char project[512];
     struct coop_store *store;
     long timeout_ms;
     size_t max_body;
@@ -97,7 +101,13 @@ coop_err coop_hosts_client_new(const struct coop_hosts_client_options *opt,
     c->store = opt->store;
     c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 30000;
     c->max_body = opt->max_body ? opt->max_body : COOP_HOSTS_MAX_BODY;
-    if (opt->token && *opt->token) {
+    c->app = opt->app;
+    if (opt->app && (!opt->project || coop_strlcpy(c->project, opt->project, sizeof c->project) >=
+                                          sizeof c->project)) {
+        free(c);
+        return COOP_ERR_CONFIG;
+    }
+    if (!opt->app && opt->token && *opt->token) {
         size_t tl = strlen(opt->token);
         /* A token with a line break would forge headers. */
         if (strpbrk(opt->token, "\r\n") || tl > 4096) {
@@ -371,7 +381,10 @@ static coop_err transport_error(CURLcode rc, bool too_large)
     return COOP_ERR_IO;
 }
 
-static coop_err perform(struct coop_hosts_client *c, const char *url, const char *if_none_match,
+/* One request: method GET or POST (with an empty body); bearer is the
+ * token or NULL for none. */
+static coop_err perform(struct coop_hosts_client *c, const char *method, const char *url,
+                        const char *bearer, const char *if_none_match,
                         struct coop_hosts_response *r)
 {
     if (!c->h && !(c->h = curl_easy_init()))
@@ -382,13 +395,15 @@ static coop_err perform(struct coop_hosts_client *c, const char *url, const char
     struct coop_buf line;
     coop_buf_init(&line, 8192);
     coop_err err = COOP_ERR_OK;
-    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    hdrs = curl_slist_append(hdrs, c->ops->kind == COOP_HOST_GITHUB
+                                       ? "Accept: application/vnd.github+json"
+                                       : "Accept: application/json");
     hdrs = curl_slist_append(hdrs, "User-Agent: coopd/" COOP_VERSION);
     if (c->ops->kind == COOP_HOST_GITHUB)
         hdrs = curl_slist_append(hdrs, "X-GitHub-Api-Version: 2022-11-28");
-    if (c->token) {
+    if (bearer) {
         /* Built in a buffer that is wiped before it is freed. */
-        if (coop_buf_printf(&line, "Authorization: Bearer %s", c->token) == COOP_ERR_OK)
+        if (coop_buf_printf(&line, "Authorization: Bearer %s", bearer) == COOP_ERR_OK)
             hdrs = curl_slist_append(hdrs, line.data);
         sodium_memzero(line.data, line.len);
     }
@@ -399,6 +414,10 @@ static coop_err perform(struct coop_hosts_client *c, const char *url, const char
     }
     struct xfer x = {.r = r, .now_ms = coop_clock_now_ms()};
     curl_easy_setopt(h, CURLOPT_URL, url);
+    if (!strcmp(method, "POST")) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+    }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
@@ -429,6 +448,42 @@ static coop_err perform(struct coop_hosts_client *c, const char *url, const char
     return err;
 }
 
+/* Sets the client's token to the app's installation token for its project. */
+static coop_err app_token(struct coop_hosts_client *c, bool refresh)
+{
+    struct coop_buf tok;
+    coop_buf_init(&tok, 4096);
+    coop_err err = coop_github_app_token(c->app, c, c->project, refresh, &tok);
+    if (!err) {
+        char *copy = sodium_malloc(tok.len + 1);
+        if (!copy) {
+            err = COOP_ERR_NOMEM;
+        } else {
+            memcpy(copy, tok.data, tok.len);
+            copy[tok.len] = '\0';
+            if (c->token)
+                sodium_free(c->token);
+            c->token = copy;
+        }
+    }
+    if (tok.data)
+        sodium_memzero(tok.data, tok.len);
+    coop_buf_dispose(&tok);
+    return err;
+}
+
+coop_err coop_hosts_request_(struct coop_hosts_client *c, const char *method, const char *url,
+                             const char *bearer, struct coop_hosts_response *r)
+{
+    memset(r, 0, sizeof *r);
+    r->remaining = -1;
+    coop_buf_init(&r->body, c->max_body);
+    if (!url_under(c->base, url) || strpbrk(url, "\r\n \t"))
+        return COOP_ERR_FORBIDDEN;
+    coop_err err = perform(c, method, url, bearer, NULL, r);
+    return err ? err : coop_hosts_classify(r, coop_clock_now_ms());
+}
+
 coop_err coop_hosts_get(struct coop_hosts_client *c, const char *url, bool use_etag,
                         struct coop_hosts_response *r)
 {
@@ -445,7 +500,22 @@ coop_err coop_hosts_get(struct coop_hosts_client *c, const char *url, bool use_e
     struct cached cache = {.body = &cached_body};
     if (use_etag)
         etag_load(c, url, &cache);
-    coop_err err = perform(c, url, cache.found ? cache.etag : NULL, r);
+    coop_err err = COOP_ERR_OK;
+    if (c->app && !c->token)
+        err = app_token(c, false);
+    if (!err)
+        err = perform(c, "GET", url, c->token, cache.found ? cache.etag : NULL, r);
+    if (!err && c->app && r->status == 401) {
+        /* Revoked or expired early: one new installation token, one retry. */
+        coop_log_info("hosts: GitHub App installation token refused, refreshing");
+        err = app_token(c, true);
+        coop_hosts_response_dispose(r);
+        memset(r, 0, sizeof *r);
+        r->remaining = -1;
+        coop_buf_init(&r->body, c->max_body);
+        if (!err)
+            err = perform(c, "GET", url, c->token, cache.found ? cache.etag : NULL, r);
+    }
     if (!err) {
         if (r->status == 304 && cache.found) {
             coop_buf_reset(&r->body);

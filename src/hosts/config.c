@@ -64,8 +64,8 @@ coop_err coop_hosts_for_repo(const struct coop_config *cfg, const char *repo,
 }
 
 coop_err coop_hosts_client_from_config(const struct coop_config *cfg,
-                                       const struct coop_host_ops *ops, struct coop_store *store,
-                                       struct coop_hosts_client **out)
+                                       const struct coop_host_ops *ops, const char *project,
+                                       struct coop_store *store, struct coop_hosts_client **out)
 {
     *out = NULL;
     const char *base = base_url(cfg, ops);
@@ -85,5 +85,14 @@ coop_err coop_hosts_client_from_config(const struct coop_config *cfg,
         .store = store,
         .timeout_ms = timeout_s * 1000,
     };
+    /* A GitHub App, when configured, is used instead of COOP_GITHUB_TOKEN. */
+    if (ops->kind == COOP_HOST_GITHUB && project) {
+        coop_err err = coop_github_app_from_config(cfg, &opt.app, why, sizeof why);
+        if (err) {
+            coop_log_error("hosts: GitHub App not usable", COOP_F_STR("detail", why));
+            return err;
+        }
+        opt.project = project;
+    }
     return coop_hosts_client_new(&opt, out);
 }

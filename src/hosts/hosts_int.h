@@ -5,6 +5,7 @@
 #ifndef COOP_HOSTS_INT_H
 #define COOP_HOSTS_INT_H
 
+#include "coop/config.h"
 #include "coop/hosts.h"
 
 struct json_object;
@@ -36,5 +37,46 @@ const char *hosts_json_path_str(struct json_object *o, const char *path);
 void hosts_split_raw_author(void **arena, const char *raw, char **name, char **email);
 /* Copies the raw body as a file's text. */
 coop_err hosts_file_raw(const char *body, size_t len, struct coop_buf *out);
+
+/* ---- GitHub App installation tokens (github_app.c) ----------------------- */
+
+/*
+ * A GitHub App: its id, its RSA private key (loaded once, held by OpenSSL)
+ * and the installation tokens it obtained, per installation, until shortly
+ * before they expire. Thread safe. Neither the key nor a token is ever
+ * logged; tokens are registered with the log scrubber.
+ */
+struct coop_github_app;
+
+/* Loads the PEM private key at key_file (RSA). installation_id 0 means
+ * "look the installation up per repository". On failure why says what is
+ * wrong in words that name the setting, never the key's content. */
+coop_err coop_github_app_new(const char *app_id, const char *key_file, int64_t installation_id,
+                             struct coop_github_app **out /* OUT */, char *why, size_t why_size);
+void coop_github_app_free(struct coop_github_app *app);
+/* The app's JWT for now_s (RS256; iat now_s - 60, exp now_s + 540) into out. */
+coop_err coop_github_app_jwt(struct coop_github_app *app, int64_t now_s, struct coop_buf *out);
+/*
+ * An installation token for project ("owner/repo") into out, through c's
+ * base URL and connection: the cached one while it has more than
+ * COOP_GITHUB_APP_TOKEN_MARGIN_MS left, else a new one from
+ * POST /app/installations/{id}/access_tokens (refresh forces that). The
+ * installation is COOP_GITHUB_APP_INSTALLATION_ID or
+ * GET /repos/{owner}/{repo}/installation.
+ */
+#define COOP_GITHUB_APP_TOKEN_MARGIN_MS (5 * 60 * 1000)
+coop_err coop_github_app_token(struct coop_github_app *app, struct coop_hosts_client *c,
+                               const char *project, bool refresh, struct coop_buf *out);
+/* The process's app from COOP_GITHUB_APP_ID, COOP_GITHUB_APP_PRIVATE_KEY_FILE
+ * and COOP_GITHUB_APP_INSTALLATION_ID, made on first use; *out NULL when no
+ * app is configured. */
+coop_err coop_github_app_from_config(const struct coop_config *cfg,
+                                     struct coop_github_app **out /* OUT */, char *why,
+                                     size_t why_size);
+
+/* A request with an explicit bearer (NULL: none), no ETag: for the app's
+ * own calls. r as for coop_hosts_get. */
+coop_err coop_hosts_request_(struct coop_hosts_client *c, const char *method, const char *url,
+                             const char *bearer, struct coop_hosts_response *r /* OUT */);
 
 #endif

@@ -16,7 +16,7 @@
  */
 #include "coop/event.h"
 #include "coop/graph.h"
-#include "coop/hosts.h"
+#include "hosts_int.h"
 #include "coop/http.h"
 #include "coop/jobs.h"
 #include "main/app.h"
@@ -109,6 +109,7 @@ static bool sync_enabled(const struct coop_host_ops *ops)
     if (all)
         return !strcmp(all, "1");
     return coop_config_get(follow_cfg, ops->token_var) != NULL ||
+           (ops->kind == COOP_HOST_GITHUB && coop_config_get(follow_cfg, "COOP_GITHUB_APP_ID")) ||
            (ops->kind == COOP_HOST_BITBUCKET_DC &&
             coop_config_get(follow_cfg, "COOP_BITBUCKET_TOKEN") != NULL);
 }
@@ -213,6 +214,14 @@ static coop_err register_routes(struct coop_app *app)
     coop_err err = coop_hosts_register_jobs(&app->config, app->store);
     if (err)
         return err;
+    /* A GitHub App that is configured must be usable: found out at start,
+     * not at the first sync. */
+    struct coop_github_app *gh_app;
+    char why[256];
+    if (coop_github_app_from_config(&app->config, &gh_app, why, sizeof why)) {
+        coop_log_error("invalid GitHub App setting", COOP_F_STR("detail", why));
+        return COOP_ERR_CONFIG;
+    }
     follow_cfg = &app->config;
     /* The graph set itself as the consumer just before (module order). */
     coop_event_set_consumer(consume, NULL);

@@ -78,8 +78,13 @@ static void job_error(struct coop_job *job, const struct coop_host_ops *ops, coo
                  coop_strerror(err));
         return;
     }
+    /* With a GitHub App, credentials are the app's settings, not a token. */
+    const char *credentials =
+        ops->kind == COOP_HOST_GITHUB && coop_config_get(env.cfg, "COOP_GITHUB_APP_ID")
+            ? "COOP_GITHUB_APP_ID and COOP_GITHUB_APP_PRIVATE_KEY_FILE"
+            : ops->token_var;
     snprintf(job->error, sizeof job->error, "%s: %s: %s %s%s", ops->name, what, why,
-             err == COOP_ERR_CONFIG ? ops->base_var : ops->token_var,
+             err == COOP_ERR_CONFIG ? ops->base_var : credentials,
              err == COOP_ERR_NOT_FOUND ? ")" : "");
 }
 
@@ -123,7 +128,7 @@ static coop_err open_client(struct coop_job *job, const char *repo,
         snprintf(job->error, sizeof job->error, "no code host configured for this repository");
         return err;
     }
-    err = coop_hosts_client_from_config(env.cfg, ops, job->store, client);
+    err = coop_hosts_client_from_config(env.cfg, ops, *project, job->store, client);
     if (err)
         job_error(job, ops, err, "client");
     return err;
@@ -962,7 +967,7 @@ static coop_err job_slack_user(struct coop_job *job, struct coop_conn *conn, voi
         return COOP_ERR_CONFIG;
     }
     struct coop_hosts_client *c;
-    coop_err err = coop_hosts_client_from_config(env.cfg, &coop_host_slack, job->store, &c);
+    coop_err err = coop_hosts_client_from_config(env.cfg, &coop_host_slack, NULL, job->store, &c);
     if (err) {
         job_error(job, &coop_host_slack, err, "client");
         return err;

@@ -9,6 +9,14 @@ response shapes the hosts document (field names, pagination, errors).
   /bbdc/rest/api/1.0/...   Bitbucket Data Center (isLastPage / nextPageStart)
   /slack/api/users.info    Slack Web API
 
+GitHub App mode (`app={"id", "public_key", "installation", "ttl"}`): the
+app's JWT (RS256) is verified with its public key through `openssl dgst`
+(the standard library has no RSA) and its claims checked as GitHub does;
+POST /app/installations/{id}/access_tokens issues installation tokens
+that expire after ttl seconds (or when `expire_app_tokens()` says so), GET
+/repos/{owner}/{repo}/installation names the installation, and every other
+GitHub call needs a live installation token.
+
 Pages hold PAGE_SIZE items whatever the client asks, so a small history
 spans several pages. Scenarios: a wrong bearer token answers the host's
 401; `rate_limit` maps a host name to the commits-list page number that
@@ -21,9 +29,14 @@ Standard library only. Run alone with: python3 host_emulator.py PORT
 import base64
 import hashlib
 import json
+import os
+import secrets
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 import urllib.parse
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,8 +105,11 @@ BITBUCKET_CO = "* @ws/all\nsrc/ @bob\n"
 
 
 class Emulator:
-    def __init__(self, tokens=None, rate_limit=None):
+    def __init__(self, tokens=None, rate_limit=None, app=None):
         self.tokens = tokens or {}
+        self.app = app
+        self.app_tokens = {}  # installation token -> expiry (epoch s)
+        self.jwt_results = []  # (accepted, reason) per JWT seen
         self.rate_limit = dict(rate_limit or {})
         self.rate_limited_served = []
         self.requests = []
@@ -157,6 +173,12 @@ class Emulator:
                 except BrokenPipeError:
                     pass
 
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                if n:
+                    self.rfile.read(n)
+                self.do_GET()
+
         return Handler
 
     # -- responses ---------------------------------------------------------------
@@ -172,7 +194,7 @@ class Emulator:
         if status != 304:
             h.wfile.write(data)
         with self.lock:
-            self.requests.append({"host": host, "path": h.path, "status": status,
+            self.requests.append({"host": host, "path": h.path, "status": status, "method": h.command,
                                   "if_none_match": h.headers.get("If-None-Match"),
                                   "authorization": h.headers.get("Authorization")})
 
@@ -184,11 +206,95 @@ class Emulator:
                              ("/slack/api/", "slack")):
             if path.startswith(prefix):
                 rest = path[len(prefix):]
+                if host == "github" and self.app:
+                    return self.github_app(h, rest, query, prefix)
                 want = self.tokens.get(host)
                 if want and h.headers.get("Authorization") != "Bearer " + want:
                     return self.unauthorized(h, host)
                 return getattr(self, host)(h, host, rest, query, prefix)
         self.send(h, "none", 404, {"message": "Not Found"})
+
+    # -- GitHub App --------------------------------------------------------------
+    def expire_app_tokens(self):
+        """Every installation token issued so far stops working (as when
+        GitHub revokes one, or its hour is up)."""
+        with self.lock:
+            for t in self.app_tokens:
+                self.app_tokens[t] = 0
+
+    def verify_jwt(self, h):
+        """(True, claims) or (False, reason) for the request's bearer JWT."""
+        auth = h.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer "):
+            return False, "no bearer"
+        parts = auth[7:].split(".")
+        if len(parts) != 3:
+            return False, "not a JWT"
+
+        def b64(x):
+            return base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+        try:
+            header, claims, sig = json.loads(b64(parts[0])), json.loads(b64(parts[1])), b64(parts[2])
+        except ValueError:
+            return False, "undecodable"
+        if header.get("alg") != "RS256":
+            return False, "alg"
+        with tempfile.TemporaryDirectory() as d:
+            data, sigf = os.path.join(d, "data"), os.path.join(d, "sig")
+            with open(data, "wb") as f:
+                f.write(("%s.%s" % (parts[0], parts[1])).encode())
+            with open(sigf, "wb") as f:
+                f.write(sig)
+            r = subprocess.run(["openssl", "dgst", "-sha256", "-verify", self.app["public_key"],
+                                "-signature", sigf, data], capture_output=True)
+        if r.returncode != 0:
+            return False, "signature"
+        now = time.time()
+        if str(claims.get("iss")) != str(self.app["id"]):
+            return False, "iss"
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int) or not isinstance(exp, int) or iat > now + 5 or exp <= now \
+                or exp - now > 600 or exp <= iat:
+            return False, "times"
+        return True, claims
+
+    def github_app(self, h, rest, q, prefix):
+        parts = rest.split("/")
+        jwt_call = (h.command == "POST" and len(parts) == 4 and parts[:2] == ["app", "installations"]
+                    and parts[3] == "access_tokens") or \
+                   (len(parts) == 4 and parts[0] == "repos" and parts[3] == "installation")
+        if jwt_call:
+            ok, why = self.verify_jwt(h)
+            with self.lock:
+                self.jwt_results.append((ok, why if not ok else "ok"))
+            if not ok:
+                return self.send(h, "github", 401, {
+                    "message": "A JSON web token could not be decoded",
+                    "documentation_url": "https://docs.github.com/rest"})
+            if parts[0] == "repos":
+                if parts[1] + "/" + parts[2] not in self.repos["github"]:
+                    return self.send(h, "github", 404, {"message": "Not Found"})
+                return self.send(h, "github", 200, {
+                    "id": self.app["installation"], "app_id": int(self.app["id"]),
+                    "account": {"login": parts[1], "type": "Organization"},
+                    "repository_selection": "selected", "target_type": "Organization",
+                    "permissions": {"contents": "read", "pull_requests": "read", "metadata": "read"}})
+            if parts[2] != str(self.app["installation"]):
+                return self.send(h, "github", 404, {"message": "Not Found"})
+            token = "ghs_" + secrets.token_hex(18)
+            expires = time.time() + self.app.get("ttl", 3600)
+            with self.lock:
+                self.app_tokens[token] = expires
+            return self.send(h, "github", 201, {
+                "token": token, "expires_at": iso(int(expires)),
+                "permissions": {"contents": "read", "pull_requests": "read", "metadata": "read"},
+                "repository_selection": "selected"})
+        auth = h.headers.get("Authorization") or ""
+        with self.lock:
+            live = auth.startswith("Bearer ") and self.app_tokens.get(auth[7:], 0) > time.time()
+        if not live:
+            return self.unauthorized(h, "github")
+        return self.github(h, "github", rest, q, prefix)
 
     def unauthorized(self, h, host):
         bodies = {
