@@ -49,6 +49,7 @@ struct router_budget {
     pthread_mutex_t lock;
     struct limits token_default, customer_default; /* from settings */
     struct json_object *doc;                       /* the budgets document, or NULL */
+    uint64_t gen;                                  /* bumped whenever doc is replaced */
     int64_t loaded_ns;                             /* 0: never loaded */
     int64_t reload_ns;
     struct bucket table[SLOTS];
@@ -173,13 +174,20 @@ static coop_err read_doc(void *ctx, const struct coop_row *row)
 }
 
 /* Reads the stored document again when it is older than the reload
- * interval. Called with the lock held; a store that does not answer keeps
- * the document in force. */
-static void maybe_reload(struct router_budget *b, int64_t now_ns)
+ * interval (or when forced). The store is read without the lock held; a
+ * document set by a PUT meanwhile (gen changed) is not replaced by what
+ * was read. A store that does not answer keeps the document in force. */
+static void maybe_reload(struct router_budget *b, bool force)
 {
-    if (b->loaded_ns && now_ns - b->loaded_ns < b->reload_ns)
+    int64_t now = coop_clock_mono_ns();
+    pthread_mutex_lock(&b->lock);
+    bool due = force || !b->loaded_ns || now - b->loaded_ns >= b->reload_ns;
+    if (due)
+        b->loaded_ns = now;
+    uint64_t gen = b->gen;
+    pthread_mutex_unlock(&b->lock);
+    if (!due)
         return;
-    b->loaded_ns = now_ns;
     struct json_object *doc = NULL;
     coop_err err = coop_store_query(b->store, "SELECT doc FROM router_budgets WHERE id = 1",
                                     COOP_NOPARAMS, read_doc, &doc);
@@ -187,8 +195,15 @@ static void maybe_reload(struct router_budget *b, int64_t now_ns)
         coop_log_warn("budgets not reloaded; the ones in force stay", COOP_F_ERR(err));
         return;
     }
-    json_object_put(b->doc);
-    b->doc = doc;
+    pthread_mutex_lock(&b->lock);
+    if (b->gen == gen) {
+        json_object_put(b->doc);
+        b->doc = doc;
+        doc = NULL;
+        b->gen++;
+    }
+    pthread_mutex_unlock(&b->lock);
+    json_object_put(doc);
 }
 
 /* ---- requests per minute ------------------------------------------------------------ */
@@ -355,8 +370,8 @@ bool budget_admit(struct coop_router *r, struct coop_http_request *req,
         return true;
     const char *customer = req->principal.customer[0] ? req->principal.customer : NULL;
     const char *token_id = req->principal.token_id;
+    maybe_reload(b, false);
     pthread_mutex_lock(&b->lock);
-    maybe_reload(b, coop_clock_mono_ns());
     struct limits tl = limits_for(b, false, token_id);
     struct limits cl = customer ? limits_for(b, true, customer) : (struct limits){0, 0};
     pthread_mutex_unlock(&b->lock);
@@ -439,9 +454,8 @@ void budget_get_handler(struct coop_http_request *req, struct coop_http_response
 {
     struct coop_router *r = ctx;
     struct router_budget *b = r->budget;
+    maybe_reload(b, true); /* an admin reads what the store holds now */
     pthread_mutex_lock(&b->lock);
-    b->loaded_ns = 0; /* an admin reads what the store holds now */
-    maybe_reload(b, coop_clock_mono_ns());
     struct json_object *j = budgets_json(b);
     pthread_mutex_unlock(&b->lock);
     coop_http_json(res, 200, j);
@@ -500,6 +514,7 @@ void budget_put_handler(struct coop_http_request *req, struct coop_http_response
     pthread_mutex_lock(&b->lock);
     json_object_put(b->doc);
     b->doc = doc;
+    b->gen++;
     b->loaded_ns = coop_clock_mono_ns();
     struct json_object *j = budgets_json(b);
     pthread_mutex_unlock(&b->lock);

@@ -218,6 +218,37 @@ def test_policy_and_provider_errors():
     assert_anthropic_error(messages(c, "openai/gpt-4o", text="EMU:status=500"), 502, "api_error")
 
 
+def test_fallback_route():
+    """A route of the policy named as the model: its first target answers,
+    in Anthropic's format whatever the target; a target the policy refuses
+    is skipped for the next one; the answer keeps the route's name."""
+    c = Server.get()
+    doc = dict(FULL_POLICY, routes={"coop/smart": ["anthropic/claude-sonnet-4-5", "openai/gpt-4o"]})
+    r = c.request("PUT", "/v1/admin/policy", body=doc, token=TOKEN)
+    assert r.status == 200, r.body
+    try:
+        for stream in (False, True):
+            n = len(EMU.requests)
+            r = messages(c, "coop/smart", stream=stream)
+            assert r.status == 200, r.body
+            if stream:
+                ev = events(r.body)
+                assert ev[0][1]["message"]["model"] == "coop/smart" and ev[-1][0] == "message_stop"
+            else:
+                assert r.json()["model"] == "coop/smart" and r.json()["content"][0]["text"] == REPLY
+            assert EMU.requests[n].path == "/v1/messages"
+        # the Anthropic target refused by the policy: skipped, OpenAI answers
+        doc["providers"] = dict(FULL_POLICY["providers"],
+                                anthropic=dict(FULL_POLICY["providers"]["anthropic"], enabled=False))
+        assert c.request("PUT", "/v1/admin/policy", body=doc, token=TOKEN).status == 200
+        n = len(EMU.requests)
+        r = messages(c, "coop/smart")
+        assert r.status == 200 and r.json()["content"][0]["text"] == REPLY, r.body
+        assert [x.path for x in EMU.requests[n:]] == ["/v1/chat/completions"]
+    finally:
+        assert c.request("PUT", "/v1/admin/policy", body=FULL_POLICY, token=TOKEN).status == 200
+
+
 def test_stream_errors_are_error_events():
     c = Server.get()
     for model in ("claude-sonnet-4-5", "openai/gpt-4o", "gemini/gemini-2.5-flash"):
