@@ -409,6 +409,13 @@ static bool prepare_target(struct call *call, struct step_error *why, bool *fina
         return false;
     if (!sanitize_once(call, why, final))
         return false;
+    /* The same target again with the customer's own key, on the same
+     * policy terms: the request built for the last attempt goes again, so
+     * the router thread does not read the key from the store again. */
+    if (call->byok && call->built && call->built_target == call->target &&
+        call->built_features == in.features && call->built_annotation == in.body_annotation)
+        return true;
+    call->built = false;
     in.messages = call->in_msgs;
     in.base_url = coop_config_get(r->cfg, ops->base_url_var);
     if (!in.base_url)
@@ -438,6 +445,10 @@ static bool prepare_target(struct call *call, struct step_error *why, bool *fina
         return false;
     }
     zero_retention_names(call, ops);
+    call->built = true;
+    call->built_target = call->target;
+    call->built_features = in.features;
+    call->built_annotation = in.body_annotation;
     return true;
 }
 

@@ -188,6 +188,10 @@ struct call {
     int last_curl;       /* result of the last finished transfer */
     int64_t deadline_ns;
     int64_t retry_at_ns;   /* when the next attempt starts */
+    bool built;            /* req holds the request built for built_target */
+    size_t built_target;
+    unsigned built_features;
+    bool built_annotation;
     struct coop_buf route; /* audit: JSON array of steps */
     /* The client's format, and the token the request ran as (budgets and
      * usage counters are kept per token and per customer). */
