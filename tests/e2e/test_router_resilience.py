@@ -75,7 +75,7 @@ class Server:
             env["COOP_ROUTER_BACKOFF_MS"] = "20"
             env["COOP_ROUTER_BACKOFF_MAX_MS"] = "100"
             env["COOP_ROUTER_RETRY_AFTER_MAX_MS"] = "3000"
-            env["COOP_ROUTER_FIRST_BYTE_TIMEOUT_MS"] = "1500"
+            env["COOP_ROUTER_FIRST_BYTE_TIMEOUT_MS"] = "3000"
             cls.coopd = started(Coopd(env=env))
         return cls.coopd
 
@@ -111,7 +111,7 @@ def test_streaming_request_retried_before_its_first_byte():
 def test_timeout_before_first_byte_is_retried():
     c = Server.get()
     t = tag()
-    r = ask(c, "openai/gpt-4o", "EMU:hang=4000 EMU:fail=1 " + t, stream=True)
+    r = ask(c, "openai/gpt-4o", "EMU:hang=8000 EMU:fail=1 " + t, stream=True)
     assert r.status == 200, r.body
     assert sse_events(r.body)[-1] == "[DONE]"
     reqs = seen(t)
@@ -348,20 +348,20 @@ def test_byok_key_never_pooled():
 def test_deadline_bounds_retries_and_waits():
     env = provider_env(EMU)
     env["COOP_POLICY_FILE"] = write_policy(FULL_POLICY)
-    env["COOP_ROUTER_DEADLINE_MS"] = "1500"
+    env["COOP_ROUTER_DEADLINE_MS"] = "4000"
     with SlowCoopd(env=env) as c:
         # The first request waits for the sanitizer's rules to compile
         # (slow under ASan), which the deadline counts too.
         assert ask(c, "openai/gpt-4o", "warm up", token=None).status in (200, 504)
         # A Retry-After that would end past the deadline is not waited for.
         t = tag()
-        r = ask(c, "openai/gpt-4o", "EMU:status=429 EMU:retry-after=2 " + t)
+        r = ask(c, "openai/gpt-4o", "EMU:status=429 EMU:retry-after=5 " + t)
         assert_error_shape(r, 429)
-        assert r.header("Retry-After") == "2"
+        assert r.header("Retry-After") == "5"
         assert len(seen(t)) == 1
         # A provider that never answers is cut at the deadline, not retried.
         t = tag()
-        r = ask(c, "openai/gpt-4o", "EMU:hang=4000 " + t)
+        r = ask(c, "openai/gpt-4o", "EMU:hang=10000 " + t)
         assert_error_shape(r, 504)
         assert len(seen(t)) == 1
         row = audit_row(c, r.header("X-Request-Id"))
