@@ -7,11 +7,17 @@
 # acknowledged delivery is stored, how fast the workers then process those
 # deliveries, and no-op job throughput (bench-jobs_noop). The baseline of
 # this same run is one durable single-row commit per delivery.
+# BENCH_BASELINE_COOPD=path/to/another/coopd runs the same load against that
+# binary first (an older build), so that old and new are compared
+# back-to-back on the same machine load. COOP_HTTP_THREADS is the number
+# of cores unless BENCH_HTTP_THREADS says otherwise.
 #   bash bench/webhooks.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 BUILD=${1:-build}
 DUR=${2:-${BENCH_SECONDS:-10}}
 JOBS_N=${BENCH_JOBS:-100000}
+HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
+BASE_COOPD=${BENCH_BASELINE_COOPD:-}
 [ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=5000
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
@@ -48,7 +54,6 @@ open(sys.argv[1], "wb").write(body)
 print("sha256=" + hmac.new(sys.argv[2].encode(), body, hashlib.sha256).hexdigest())
 PY
 BODY_BYTES=$(stat -c %s "$tmp/body.json")
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 echo "-- no-op jobs" >&2
 "$BUILD/bench/bench-jobs_noop" "$tmp" "$JOBS_N" 1 >"$tmp/jobs.txt"
@@ -56,21 +61,10 @@ cat "$tmp/jobs.txt" >&2
 BASE=$(awk '/one durable commit/ {print $(NF-1)}' "$tmp/jobs.txt")
 rm -f "$tmp"/jobs-bench.db*
 
-P=$(port)
-COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=64 COOP_WORKERS=1 \
-  COOP_GITHUB_WEBHOOK_SECRET="$SECRET" COOP_LOG_LEVEL=warn \
-  "$BUILD/coopd" serve 2>"$tmp/coopd.log" & COOPD=$!
-wait_up "$P"
-echo "-- webhooks" >&2
 cpu_ticks() { awk '{print $14 + $15}' /proc/$COOPD/stat; }
-CPU0=$(cpu_ticks)
-WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$" \
-  /usr/bin/time -f "%U %S" -o "$tmp/wrk.cpu" \
-  wrk -t2 -c64 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$P/" | tee "$tmp/wrk.txt" >&2
-CPU1=$(cpu_ticks)
-T_END=$(date +%s.%N)
+drain() {
 # Wait for the workers to process every stored delivery.
-python3 - "$tmp/coop.db" "$T_END" >"$tmp/drain.txt" <<'PY'
+python3 - "$tmp/coop.db" "$1" <<'PY'
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], timeout=30)
 t_end = float(sys.argv[2])
@@ -85,49 +79,91 @@ first = db.execute("SELECT MIN(received_at) FROM coop_webhook_deliveries").fetch
 last = db.execute("SELECT MAX(processed_at) FROM coop_webhook_processed").fetchone()[0]
 print(rows, done, once, "%.3f" % ((last - first) / 1000.0), "%.3f" % (t_drained - t_end))
 PY
-CPU2=$(cpu_ticks)
-RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$COOPD/status)
-LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
-kill -TERM $COOPD; wait $COOPD || true
+}
+# One load run against coopd binary $1; results in $tmp/$2.*: wrk's output,
+# what the database holds after the drain, CPU ticks and load averages.
+run_load() {
+  local bin=$1 tag=$2
+  rm -f "$tmp"/coop.db*
+  P=$(port)
+  COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=$HTTP_THREADS COOP_WORKERS=1 \
+    COOP_GITHUB_WEBHOOK_SECRET="$SECRET" COOP_LOG_LEVEL=warn \
+    "$bin" serve 2>"$tmp/$tag.log" & COOPD=$!
+  wait_up "$P"
+  echo "-- webhooks ($tag: $bin)" >&2
+  local load0 cpu0 cpu1 cpu2 t_end
+  load0=$(cut -d' ' -f1 /proc/loadavg)
+  cpu0=$(cpu_ticks)
+  WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$$tag" \
+    /usr/bin/time -f "%U %S" -o "$tmp/$tag.wrkcpu" \
+    wrk -t2 -c64 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$P/" | tee "$tmp/$tag.wrk" >&2
+  cpu1=$(cpu_ticks)
+  t_end=$(date +%s.%N)
+  drain "$t_end" >"$tmp/$tag.drain"
+  cpu2=$(cpu_ticks)
+  awk '/VmRSS/ {print $2}' /proc/$COOPD/status >"$tmp/$tag.rss"
+  echo "$load0 $(cut -d' ' -f1 /proc/loadavg) $cpu0 $cpu1 $cpu2" >"$tmp/$tag.stat"
+  kill -TERM $COOPD; wait $COOPD || true
+}
 
-python3 - "$tmp/wrk.txt" "$tmp/drain.txt" "$BASE" "$DUR" "$BODY_BYTES" "$RSS_KB" "$LOAD_START" "$LOAD_END" \
-  "$CPU0" "$CPU1" "$CPU2" "$(cat "$tmp/wrk.cpu")" <<'PY'
-import re, sys
-wrk = open(sys.argv[1]).read()
-rows, done, once, span, tail = open(sys.argv[2]).read().split()
-base, dur, size, rss = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-total = int(re.search(r"(\d+) requests in", wrk).group(1))
-secs = float(re.search(r"requests in ([\d.]+)s", wrk).group(1))
-non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", wrk).group(1)) if "Non-2xx" in wrk else 0
-errors = re.search(r"Socket errors: (.*)", wrk)
-def ms(label):
-    m = re.search(r"\s%s\s+([\d.]+)(us|ms|s)\b" % re.escape(label), wrk)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-acks = total - non2xx
-rate = acks / secs
+[ -n "$BASE_COOPD" ] && run_load "$BASE_COOPD" base
+run_load "$BUILD/coopd" new
+
+python3 - "$tmp" "$BASE" "$DUR" "$BODY_BYTES" "$HTTP_THREADS" "$BASE_COOPD" <<'PY'
+import os, re, sys
+tmp, base, dur, size, threads, base_bin = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+
+def result(tag):
+    wrk = open(os.path.join(tmp, tag + ".wrk")).read()
+    rows, done, once, span, tail = open(os.path.join(tmp, tag + ".drain")).read().split()
+    load0, load1, cpu0, cpu1, cpu2 = open(os.path.join(tmp, tag + ".stat")).read().split()
+    total = int(re.search(r"(\d+) requests in", wrk).group(1))
+    secs = float(re.search(r"requests in ([\d.]+)s", wrk).group(1))
+    non2xx = int(re.search(r"Non-2xx or 3xx responses: (\d+)", wrk).group(1)) if "Non-2xx" in wrk else 0
+    errors = re.search(r"Socket errors: (.*)", wrk)
+    def ms(label):
+        m = re.search(r"\s%s\s+([\d.]+)(us|ms|s)\b" % re.escape(label), wrk)
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    acks = total - non2xx
+    tick = 100.0  # getconf CLK_TCK
+    wrk_cpu = sum(float(x) for x in open(os.path.join(tmp, tag + ".wrkcpu")).read().split())
+    return dict(total=total, acks=acks, rate=acks / secs, p50=ms("50%"), p99=ms("99%"), non2xx=non2xx,
+                errors=errors.group(1) if errors else "", rows=int(rows), done=int(done), once=int(once),
+                proc_rate=int(done) / float(span), tail=float(tail), load0=load0, load1=load1,
+                per=(int(cpu1) - int(cpu0)) / tick / max(acks, 1) * 1e6,
+                per_all=(int(cpu2) - int(cpu0)) / tick / max(int(rows), 1) * 1e6,
+                wrk_per=wrk_cpu / max(total, 1) * 1e6,
+                rss=int(open(os.path.join(tmp, tag + ".rss")).read()) / 1024.0)
+
+def report(r, title):
+    print(title)
+    print("  acknowledged (202)         : %10.0f deliveries/s (goal >= 3,000)" % r["rate"])
+    print("  ack latency p50 / p99      : %7.2f / %.2f ms (goal p99 < 20 ms)" % (r["p50"], r["p99"]))
+    print("  refused or failed          : %10d%s" % (r["non2xx"], ("; socket errors: " + r["errors"]) if r["errors"] else ""))
+    print("  baseline, 1 commit/delivery: %10.0f commits/s; ratio acks/baseline %.1f" % (base, r["rate"] / base))
+    print("  stored / acknowledged      : %10d / %d (every ack stored: %s)" % (r["rows"], r["acks"], r["rows"] >= r["acks"]))
+    print("  processed exactly once     : %10d of %d" % (r["once"], r["rows"]))
+    print("  processing rate (10 KB push parsed + recorded): %.0f deliveries/s, queue drained %.1f s after the load" % (r["proc_rate"], r["tail"]))
+    print("  coopd RSS after the run    : %10.1f MB" % r["rss"])
+    print("  coopd CPU per delivery     : %10.0f us during the load (ingest + concurrent processing),"
+          " %.0f us ingest+process in all" % (r["per"], r["per_all"]))
+    print("  wrk CPU per request        : %10.0f us" % r["wrk_per"])
+    print("  CPU-bound ceiling, 2 idle cores: %.0f deliveries/s ingested and processed"
+          " (2 s of CPU / (coopd + wrk CPU per delivery))" % (2.0 / (r["per_all"] / 1e6 + r["wrk_per"] / 1e6)))
+    print("  machine load average       : %s at start, %s at end (%d cores)" % (r["load0"], r["load1"], os.cpu_count()))
+
 print("webhooks: signed %d-byte GitHub pushes, wrk -t2 -c64 -d%ds, SQLite synchronous=FULL," % (size, dur))
-print("          COOP_HTTP_THREADS=64 COOP_WORKERS=1 (workers process while ingesting)")
-print("  acknowledged (202)         : %10.0f deliveries/s (goal >= 3,000)" % rate)
-print("  ack latency p50 / p99      : %7.2f / %.2f ms (goal p99 < 20 ms)" % (ms("50%"), ms("99%")))
-print("  refused or failed          : %10d%s" % (non2xx, ("; socket errors: " + errors.group(1)) if errors else ""))
-print("  baseline, 1 commit/delivery: %10.0f commits/s; ratio acks/baseline %.1f" % (base, rate / base))
-print("  stored / acknowledged      : %10s / %d (every ack stored: %s)" % (rows, acks, int(rows) >= acks))
-print("  processed exactly once     : %10s of %s" % (once, rows))
-print("  processing rate (10 KB push parsed + recorded): %.0f deliveries/s, queue drained %.1f s after the load" % (int(done) / float(span), float(tail)))
-print("  coopd RSS after the run    : %10.1f MB" % (rss / 1024.0))
-tick = 100.0  # getconf CLK_TCK
-cpu_ingest = (int(sys.argv[10]) - int(sys.argv[9])) / tick
-cpu_total = (int(sys.argv[11]) - int(sys.argv[9])) / tick
-wrk_cpu = sum(float(x) for x in sys.argv[12].split())
-per = cpu_ingest / max(acks, 1) * 1e6
-per_all = cpu_total / max(int(rows), 1) * 1e6
-print("  coopd CPU per delivery     : %10.0f us during the load (ingest + concurrent processing),"
-      " %.0f us ingest+process in all" % (per, per_all))
-print("  wrk CPU per request        : %10.0f us" % (wrk_cpu / max(total, 1) * 1e6))
-print("  CPU-bound ceiling, 2 idle cores: %.0f deliveries/s ingested and processed"
-      " (2 s of CPU / (coopd + wrk CPU per delivery))" % (2.0 / (per_all / 1e6 + wrk_cpu / max(total, 1))))
-print("  machine load average       : %s at start, %s at end (%d cores)" % (sys.argv[7], sys.argv[8], __import__("os").cpu_count()))
+print("          COOP_HTTP_THREADS=%s COOP_WORKERS=1 (workers process while ingesting)" % threads)
+new = result("new")
+if base_bin:
+    old = result("base")
+    report(old, "baseline binary %s (run first):" % base_bin)
+    report(new, "this build:")
+    print("  this build / baseline binary: acks/s x%.2f, p99 x%.2f, CPU per delivery during the load x%.2f"
+          % (new["rate"] / old["rate"], new["p99"] / old["p99"], new["per"] / old["per"]))
+else:
+    report(new, "this build:")
 PY
 echo
 cat "$tmp/jobs.txt"

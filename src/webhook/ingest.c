@@ -16,6 +16,7 @@
 #include "main/app.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,12 +151,41 @@ static coop_err group_tx(struct coop_conn *conn, void *ctx)
     return COOP_ERR_OK;
 }
 
-static void count(const char *source, const char *result)
+enum result {
+    RES_ACCEPTED,
+    RES_DUPLICATE,
+    RES_ERROR,
+    RES_MALFORMED,
+    RES_UNAUTHORIZED,
+    RES_NOT_CONFIGURED,
+    RES_CHALLENGE,
+    NRESULTS
+};
+
+static const char *const result_names[NRESULTS] = {
+    "accepted", "duplicate", "error", "malformed", "unauthorized", "not_configured", "challenge",
+};
+
+#define MAX_SOURCES 8
+
+/* Series looked up once per source and result, not once per delivery. */
+static struct coop_metric *_Atomic counters[MAX_SOURCES][NRESULTS];
+
+static void count(const struct coop_webhook_source *src, enum result r)
 {
-    char labels[96];
-    snprintf(labels, sizeof labels, "source=\"%s\",result=\"%s\"", source, result);
-    coop_metric_inc("coop_webhook_deliveries_total", "Webhook deliveries by source and result",
-                    labels);
+    size_t i = 0;
+    while (coop_webhook_sources[i] && coop_webhook_sources[i] != src)
+        i++;
+    struct coop_metric *m = i < MAX_SOURCES ? atomic_load(&counters[i][r]) : NULL;
+    if (!m) {
+        char labels[96];
+        snprintf(labels, sizeof labels, "source=\"%s\",result=\"%s\"", src->name, result_names[r]);
+        m = coop_metric_get(COOP_METRIC_COUNTER, "coop_webhook_deliveries_total",
+                            "Webhook deliveries by source and result", labels);
+        if (i < MAX_SOURCES)
+            atomic_store(&counters[i][r], m);
+    }
+    coop_metric_add(m, 1);
 }
 
 /* Answers p's held request (202, 200 for a duplicate, 503 when the commit
@@ -177,7 +207,7 @@ static void answer(struct pending *p, coop_err err)
         coop_buf_json_str(&b, p->delivery, strlen(p->delivery));
         coop_buf_puts(&b, p->duplicate ? ",\"duplicate\":true}" : ",\"duplicate\":false}");
     }
-    count(p->src->name, err ? "error" : p->duplicate ? "duplicate" : "accepted");
+    count(p->src, err ? RES_ERROR : p->duplicate ? RES_DUPLICATE : RES_ACCEPTED);
     coop_http_stream_reply(p->stream, status, "application/json", b.data, b.len);
     coop_buf_dispose(&b);
     free(p->body);
@@ -187,6 +217,13 @@ static void answer(struct pending *p, coop_err err)
 static void *committer_main(void *arg)
 {
     static struct group g;
+    /* deliveries_total / commits_total is the mean group size. */
+    struct coop_metric *commits =
+        coop_metric_get(COOP_METRIC_COUNTER, "coop_webhook_commits_total",
+                        "Group commits of webhook deliveries (one fsync each)", NULL);
+    struct coop_metric *commit_seconds =
+        coop_metric_get(COOP_METRIC_HISTOGRAM, "coop_webhook_commit_seconds",
+                        "Time to write and durably commit one group of webhook deliveries", NULL);
     pthread_mutex_lock(&C.lock);
     for (;;) {
         while (!C.head && !C.stop)
@@ -202,7 +239,10 @@ static void *committer_main(void *arg)
             C.tail = &C.head;
         pthread_mutex_unlock(&C.lock);
 
+        int64_t t0 = coop_clock_mono_ns();
         coop_err err = coop_jobs_write_tx(C.store, group_tx, &g);
+        coop_metric_observe(commit_seconds, (double)(coop_clock_mono_ns() - t0) / 1e9);
+        coop_metric_add(commits, 1);
         if (err)
             coop_log_error("webhook deliveries not stored", COOP_F_ERR(err),
                            COOP_F_INT("deliveries", g.n));
@@ -365,12 +405,12 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
     struct coop_webhook_input in = {req->body, req->body_len, req_header, req, coop_clock_now_ms()};
     coop_err err = src->verify(C.config, &in);
     if (err == COOP_ERR_CONFIG) {
-        count(src->name, "not_configured");
+        count(src, RES_NOT_CONFIGURED);
         return coop_http_error(res, req, 401, "webhook_not_configured",
                                "no webhook secret is configured for this source");
     }
     if (err) {
-        count(src->name, "unauthorized");
+        count(src, RES_UNAUTHORIZED);
         return coop_http_error(res, req, 401, "invalid_signature",
                                "the webhook signature is missing, wrong or stale");
     }
@@ -382,7 +422,7 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
         src == &coop_webhook_github) {
         decoded = form_payload(req->body, req->body_len, &json_len);
         if (!decoded) {
-            count(src->name, "malformed");
+            count(src, RES_MALFORMED);
             return coop_http_error(res, req, 400, "malformed", "the form has no payload field");
         }
     }
@@ -391,13 +431,13 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
     err = check_and_describe(src, &in, &json_text, &json_len, &decoded, &meta);
     if (err) {
         free(decoded);
-        count(src->name, "malformed");
+        count(src, RES_MALFORMED);
         return coop_http_error(res, req, 400, "malformed",
                                "the body is not a JSON event this source sends");
     }
     if (meta.challenge) {
         free(decoded);
-        count(src->name, "challenge");
+        count(src, RES_CHALLENGE);
         return answer_challenge(res, meta.challenge_value);
     }
     struct pending *p = calloc(1, sizeof *p);
@@ -426,7 +466,7 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
         if (p)
             free(p->body);
         free(p);
-        count(src->name, "error");
+        count(src, RES_ERROR);
         return coop_http_error(res, req, 503, "store_unavailable",
                                "the delivery could not be stored; retry later");
     }
