@@ -97,6 +97,39 @@ static int check_provider(const struct coop_config *cfg, const struct coop_provi
     return failures;
 }
 
+static bool target_allowed(const struct coop_policy *p, const char *target)
+{
+    const char *slash = strchr(target, '/');
+    char provider[32];
+    if (!slash || (size_t)(slash - target) >= sizeof provider)
+        return false;
+    memcpy(provider, target, (size_t)(slash - target));
+    provider[slash - target] = '\0';
+    const struct coop_provider_policy *pp = coop_policy_provider(p, provider);
+    return pp && pp->enabled && (strcmp(provider, "deepseek") != 0 || pp->dpa_approved) &&
+           coop_policy_model_allowed(pp, slash + 1);
+}
+
+/* A route whose every target the policy refuses can never answer: a
+ * warning (the route itself is valid, and a PUT may enable a target). */
+static int check_routes(const struct coop_policy *p, struct coop_buf *out)
+{
+    int warn = 0;
+    for (size_t i = 0; coop_policy_route_at(p, i); i++) {
+        const struct coop_route *rt = coop_policy_route_at(p, i);
+        size_t allowed = 0;
+        for (size_t k = 0; k < rt->ntargets; k++)
+            allowed += target_allowed(p, rt->targets[k]);
+        if (out && allowed == 0)
+            coop_buf_printf(out, "WARN route %s: the policy refuses every target\n", rt->name);
+        else if (out)
+            coop_buf_printf(out, "ok   route %s: %zu of %zu targets allowed\n", rt->name, allowed,
+                            rt->ntargets);
+        warn += allowed == 0;
+    }
+    return warn;
+}
+
 int coop_router_check(const struct coop_config *cfg, const struct coop_policy *p,
                       struct coop_buf *out, int *warnings)
 {
@@ -110,6 +143,7 @@ int coop_router_check(const struct coop_config *cfg, const struct coop_policy *p
         }
         failures += check_provider(cfg, ops, pp, out, &warn);
     }
+    warn += check_routes(p, out);
     if (warnings)
         *warnings = warn;
     return failures;

@@ -256,6 +256,32 @@ static void test_routes_refused(void **state)
     }
 }
 
+static void test_route_checks(void **state)
+{
+    (void)state;
+    char err[200];
+    struct coop_config cfg = {0};
+    setenv("OPENAI_API_KEY", "sk-unit-route-check-0123", 1);
+    struct coop_policy *p = policy(
+        "{\"providers\":{\"openai\":{\"policy_url\":\"https://x\",\"verified_at\":"
+        "\"2026-11-01T00:00:00Z\",\"allowed_models\":[\"gpt-4o\"]},\"deepseek\":{\"enabled\":"
+        "false}},\"routes\":{\"coop/smart\":[\"deepseek/deepseek-chat\",\"openai/gpt-4o\"],"
+        "\"coop/none\":[\"openai/gpt-4o-mini\",\"anthropic/claude-x\"]}}",
+        err, sizeof err);
+    assert_non_null(p);
+    struct coop_buf out;
+    coop_buf_init(&out, 1 << 16);
+    int warnings = 0;
+    coop_router_check(&cfg, p, &out, &warnings);
+    assert_non_null(strstr(out.data, "ok   route coop/smart: 1 of 2 targets allowed"));
+    assert_non_null(strstr(out.data, "WARN route coop/none: the policy refuses every target"));
+    assert_true(warnings >= 1);
+    assert_null(strstr(out.data, "sk-unit-route-check"));
+    coop_buf_dispose(&out);
+    coop_policy_free(p);
+    unsetenv("OPENAI_API_KEY");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,7 +289,7 @@ int main(void)
         cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_classify),
         cmocka_unit_test(test_pool_parse),     cmocka_unit_test(test_pool_weights_and_cooldown),
         cmocka_unit_test(test_pool_var),       cmocka_unit_test(test_routes_parse),
-        cmocka_unit_test(test_routes_refused),
+        cmocka_unit_test(test_routes_refused), cmocka_unit_test(test_route_checks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
