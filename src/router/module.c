@@ -337,7 +337,9 @@ coop_err coop_router_start(struct coop_router *r)
 {
     coop_err err = audit_queue_new(r->store, &r->audit);
     if (!err)
-        err = usage_writer_new(r->store, &r->usage);
+        err = usage_writer_new(r->store,
+                               setting(r->cfg, "COOP_USAGE_RETENTION_DAYS", 400, 0, 36500),
+                               &r->usage);
     if (!err)
         err = client_start(r->client);
     return err;

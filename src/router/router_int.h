@@ -313,7 +313,10 @@ void budget_get_handler(struct coop_http_request *req, struct coop_http_response
 void budget_put_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
 
 struct usage_writer;
-coop_err usage_writer_new(struct coop_store *store, struct usage_writer **out /* OUT */);
+/* Starts the writer thread; it also deletes the counters of days older than
+ * retention_days (0: never). */
+coop_err usage_writer_new(struct coop_store *store, long retention_days,
+                          struct usage_writer **out /* OUT */);
 /* Writes what is queued, then stops the thread. */
 void usage_writer_free(struct usage_writer *w);
 /* Counts one request (an error when ok is false) and its tokens, for the

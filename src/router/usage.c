@@ -12,6 +12,8 @@
  */
 #include "router_int.h"
 
+#include "coop/metrics.h"
+
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@
 
 #define USAGE_QUEUE_MAX 100000
 #define DAY_MS 86400000LL
+#define PURGE_INTERVAL_MS 3600000LL
 
 const struct coop_migration coop_router_migrations[] = {
     {"router.001",
@@ -71,6 +74,8 @@ struct usage_writer {
     struct usage_item *head;
     size_t n;
     bool stop;
+    long retention_days; /* 0: counters are kept for ever */
+    int64_t purged_ms;   /* when old days were last deleted */
 };
 
 /* YYYY-MM-DD (UTC) of a time in ms. */
@@ -149,11 +154,35 @@ static void write_list(struct coop_store *store, struct usage_item *list)
     }
 }
 
+/* Deletes the days past the retention period, at most once an hour (from
+ * the writer thread, so the request path never waits on it). */
+static void purge(struct usage_writer *w)
+{
+    int64_t now = coop_clock_now_ms();
+    if (!w->retention_days || now - w->purged_ms < PURGE_INTERVAL_MS)
+        return;
+    w->purged_ms = now;
+    char oldest[11];
+    utc_day(now - (int64_t)w->retention_days * DAY_MS, oldest);
+    int64_t n = 0;
+    coop_err err = coop_store_exec(w->store, "DELETE FROM router_usage WHERE day < ?",
+                                   COOP_PARAMS(COOP_PT(oldest)), &n);
+    if (err)
+        coop_log_warn("old usage counters not deleted", COOP_F_ERR(err));
+    else if (n)
+        coop_log_info("old usage counters deleted", COOP_F_INT("rows", n));
+}
+
 static void *writer(void *arg)
 {
     struct usage_writer *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {
+        if (!w->stop) {
+            pthread_mutex_unlock(&w->lock);
+            purge(w);
+            pthread_mutex_lock(&w->lock);
+        }
         while (!w->head && !w->stop)
             pthread_cond_wait(&w->cond, &w->lock);
         if (!w->head && w->stop)
@@ -169,12 +198,13 @@ static void *writer(void *arg)
     return NULL;
 }
 
-coop_err usage_writer_new(struct coop_store *store, struct usage_writer **out)
+coop_err usage_writer_new(struct coop_store *store, long retention_days, struct usage_writer **out)
 {
     struct usage_writer *w = calloc(1, sizeof *w);
     if (!w)
         return COOP_ERR_NOMEM;
     w->store = store;
+    w->retention_days = retention_days;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     if (pthread_create(&w->thread, NULL, writer, w)) {
@@ -201,6 +231,26 @@ void usage_writer_free(struct usage_writer *w)
     free(w);
 }
 
+/* coop_llm_tokens_total{provider,kind}: provider names come from the
+ * fixed list of backends, never from input. */
+static void count_tokens(const struct usage_item *it)
+{
+    if (!coop_provider_find(it->provider, strlen(it->provider)))
+        return;
+    char labels[80];
+    const char *help = "LLM tokens reported by providers";
+    if (it->input_tokens) {
+        snprintf(labels, sizeof labels, "provider=\"%s\",kind=\"input\"", it->provider);
+        coop_metric_add(coop_metric_get(COOP_METRIC_COUNTER, "coop_llm_tokens_total", help, labels),
+                        it->input_tokens);
+    }
+    if (it->output_tokens) {
+        snprintf(labels, sizeof labels, "provider=\"%s\",kind=\"output\"", it->provider);
+        coop_metric_add(coop_metric_get(COOP_METRIC_COUNTER, "coop_llm_tokens_total", help, labels),
+                        it->output_tokens);
+    }
+}
+
 void usage_count(struct usage_writer *w, const char *customer, const char *token_id,
                  const char *provider, const char *model, bool ok, int64_t input_tokens,
                  int64_t output_tokens)
@@ -221,6 +271,7 @@ void usage_count(struct usage_writer *w, const char *customer, const char *token
     it->errors = ok ? 0 : 1;
     it->input_tokens = input_tokens > 0 ? input_tokens : 0;
     it->output_tokens = output_tokens > 0 ? output_tokens : 0;
+    count_tokens(it);
     pthread_mutex_lock(&w->lock);
     if (w->n >= USAGE_QUEUE_MAX) {
         /* The store cannot keep up: write this one here rather than drop it. */

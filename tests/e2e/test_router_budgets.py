@@ -134,9 +134,28 @@ def test_tokens_per_day_survives_restart_and_is_shared():
         assert row == {"customer": "acme", "provider": "openai", "model": "gpt-4o", "requests": 4,
                        "errors": 2, "input_tokens": 22, "output_tokens": 14}, row
         assert c.stop() == 0
+        # a counter of a day long past, deleted at the restart (retention 30 days)
+        insert = ("INSERT INTO router_usage (day, customer, token_id, provider, model, requests, errors, "
+                  "input_tokens, output_tokens) VALUES ('2000-01-01', 'acme', 'tok_old', 'openai', 'gpt-4o', "
+                  "1, 0, 5, 5)")
+        store = c.env.get("COOP_STORE", "")
+        if store.startswith("postgres"):
+            from coopd_harness import pg_sql
+            pg_sql(store, insert)
+        else:
+            import sqlite3
+            con = sqlite3.connect(os.path.join(data_dir, "coop.db"))
+            con.execute(insert)
+            con.commit()
+            con.close()
+        assert c.sql("SELECT COUNT(*) FROM router_usage WHERE day = '2000-01-01'") == [[1]]
         # restarted on the same store: the day's counter and the document are still there
-        c = SlowCoopd(env=env(), data_dir=data_dir).__enter__()
+        c = SlowCoopd(env=env(COOP_USAGE_RETENTION_DAYS="30"), data_dir=data_dir).__enter__()
         assert_openai_429(chat(c, tok), "tokens")
+        deadline = time.time() + 30
+        while c.sql("SELECT COUNT(*) FROM router_usage WHERE day = '2000-01-01'") != [[0]]:
+            assert time.time() < deadline, "the old day was not deleted"
+            time.sleep(0.1)
         r = c.get("/v1/admin/budgets", token=ADMIN)
         assert r.json()["document"]["customers"]["acme"]["tokens_per_day"] == OPENAI_TOKENS + 1
         # a second coopd on the same store sees the same counter and document
@@ -209,12 +228,21 @@ def test_usage_counts_and_admin_scope():
                           headers={"Content-Type": "application/json"})
             assert_error_shape(r, 400)
         assert c.get("/v1/admin/budgets", token=ADMIN).json()["document"] == {}
+        # token counts in the metrics, by provider only
+        r = c.get("/metrics", token=ADMIN)
+        assert r.status == 200
+        metrics = r.body.decode()
+        assert 'coop_llm_tokens_total{provider="anthropic",kind="output"} 5' in metrics, metrics[-3000:]
+        assert 'coop_llm_tokens_total{provider="openai",kind="input"} 11' in metrics
+        assert "initech" not in metrics
         # defaults in the document apply to every customer without an override
         r = c.request("PUT", "/v1/admin/budgets", token=ADMIN,
                       body={"defaults": {"customer": {"tokens_per_day": 1}},
                             "customers": {"other": {"tokens_per_day": 0}}})
         assert r.status == 200, r.body
         assert_openai_429(chat(c, tok), "tokens")
+        metrics = c.get("/metrics", token=ADMIN).body.decode()
+        assert 'coop_llm_budget_refusals_total{limit="tokens"} 1' in metrics
 
 
 if __name__ == "__main__":
