@@ -481,7 +481,11 @@ coop_err coop_hosts_request_(struct coop_hosts_client *c, const char *method, co
     if (!url_under(c->base, url) || strpbrk(url, "\r\n \t"))
         return COOP_ERR_FORBIDDEN;
     coop_err err = perform(c, method, url, bearer, NULL, r);
-    return err ? err : coop_hosts_classify(r, coop_clock_now_ms());
+    if (!err)
+        err = coop_hosts_classify(r, coop_clock_now_ms());
+    if (err == COOP_ERR_RATE_LIMITED)
+        c->retry_at_ms = r->retry_at_ms; /* the job waits as for any call */
+    return err;
 }
 
 coop_err coop_hosts_get(struct coop_hosts_client *c, const char *url, bool use_etag,

@@ -237,6 +237,29 @@ class Coopd:
         finally:
             con.close()
 
+    def sql_exec(self, statement):
+        """Runs one writing statement on this instance's store (tests that
+        tamper with rows), SQLite or PostgreSQL."""
+        store = self.env.get("COOP_STORE", "")
+        if store.startswith("postgres"):
+            subprocess.run([PSQL if os.path.exists(PSQL) else "psql", "-q", "-v", "ON_ERROR_STOP=1",
+                            "-d", store, "-c", statement], check=True, stdin=subprocess.DEVNULL,
+                           capture_output=True)
+            return
+        import sqlite3
+        con = sqlite3.connect(os.path.join(self.data_dir, "coop.db"))
+        try:
+            con.execute(statement)
+            con.commit()
+        finally:
+            con.close()
+
+    def drop_store(self):
+        """Removes the PostgreSQL schema of an instance whose data directory
+        the test owns (the harness drops only those of its own)."""
+        if self.schema:
+            pg_drop_schema(self.schema)
+
     def store_dump(self):
         """Everything the store holds, as bytes: the SQLite files in the data
         directory, or a pg_dump of this instance's schema."""

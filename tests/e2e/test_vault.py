@@ -7,12 +7,10 @@ and said so without either key being printed. The config-change log records
 BYOK changes with their actor, and `coopd audit verify` finds a tampered row.
 """
 import base64
-import glob
 import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 
@@ -43,17 +41,8 @@ def own_dir():
     return tempfile.mkdtemp(prefix="coop-vault-e2e-")
 
 
-def files_text(data_dir, pattern):
-    out = b""
-    for path in glob.glob(os.path.join(data_dir, pattern)):
-        with open(path, "rb") as f:
-            out += f.read()
-    return out
-
-
-def assert_nowhere(data_dir, log, bodies, secrets):
-    db = files_text(data_dir, "coop.db*")
-    assert db, "no database file found in %s" % data_dir
+def assert_nowhere(c, log, bodies, secrets):
+    db = c.store_dump()  # the SQLite files, or a pg_dump of the schema
     for s in secrets:
         assert s.encode() not in db, "secret found in the database file"
         assert s not in log, "secret found in the log"
@@ -121,7 +110,8 @@ def test_byok_put_get_delete_and_canaries():
         assert rec(c.request("PUT", path, body={"api_key": CANARY}, token=TOKEN)).status == 201
     log = c.log()
     assert "BYOK key stored" in log  # the log is there and was searched
-    assert_nowhere(data_dir, log, rec.bodies, [CANARY, MASTER, TOKEN])
+    assert_nowhere(c, log, rec.bodies, [CANARY, MASTER, TOKEN])
+    c.drop_store()
     shutil.rmtree(data_dir)
 
 
@@ -138,7 +128,8 @@ def test_development_master_key_never_leaks():
         assert len(base64.b64decode(dev_master)) == 32
         rec(c.get("/v1/admin/byok"))
         rec(c.get("/v1/admin/config-changes"))
-    assert_nowhere(data_dir, c.log(), rec.bodies, [CANARY, dev_master])
+    assert_nowhere(c, c.log(), rec.bodies, [CANARY, dev_master])
+    c.drop_store()
     shutil.rmtree(data_dir)
 
 
@@ -170,6 +161,7 @@ def test_wrong_master_key_refused_without_printing_keys():
     assert st.returncode == 0 and b"unopenable: 0" in st.stdout, st.stdout
     st = Coopd(env=env, data_dir=data_dir).run("vault", "status")
     assert st.returncode == 1  # the old key alone no longer opens it
+    c3.drop_store()
     shutil.rmtree(data_dir)
 
 
@@ -211,15 +203,13 @@ def test_audit_verify_finds_tampered_row():
         assert c.get("/v1/admin/audit", token=TOKEN).json()["rows"] == []
     ok = c.run("audit", "verify")
     assert ok.returncode == 0 and b"config chain: intact, 3 entries" in ok.stdout, ok.stdout
-    db = sqlite3.connect(os.path.join(data_dir, "coop.db"))
-    db.execute("UPDATE config_changes SET actor = 'someone-else' WHERE seq = 2")
-    db.commit()
-    db.close()
+    c.sql_exec("UPDATE config_changes SET actor = 'someone-else' WHERE seq = 2")
     bad = c.run("audit", "verify")
     assert bad.returncode == 1 and b"BROKEN at seq 2" in bad.stdout, bad.stdout
     with Coopd(env=env, data_dir=data_dir) as c2:
         r = c2.get("/v1/admin/audit/verify", token=TOKEN).json()
         assert r["intact"] is False and r["config"]["bad_seq"] == 2
+    c.drop_store()
     shutil.rmtree(data_dir)
 
 
