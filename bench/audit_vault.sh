@@ -6,6 +6,7 @@
 set -euo pipefail
 BUILD=${1:-build}
 ROWS=${2:-2000}
+[ -n "${BENCH_SMOKE:-}" ] && ROWS=200
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target bench-audit_vault >/dev/null
 tmp=$(mktemp -d)

@@ -19,13 +19,20 @@ BUILD=${1:-build}
 DUR=${2:-${BENCH_SECONDS:-10}}
 COMMITS=${COMMITS:-200000}
 FILES=${FILES:-20000}
-if [ -n "${BENCH_SMOKE:-}" ]; then DUR=1; COMMITS=2000; FILES=200; fi
+QUERIES=20000
+if [ -n "${BENCH_SMOKE:-}" ]; then DUR=1; COMMITS=1000; FILES=100; QUERIES=500; fi
 WORK=${BENCH_GRAPH_DIR:-${TMPDIR:-/tmp}/coop-bench-graph-$COMMITS-$FILES}
+# A smoke run keeps nothing: its history is small and made again each time.
+SMOKE_WORK=""
+if [ -n "${BENCH_SMOKE:-}" ] && [ -z "${BENCH_GRAPH_DIR:-}" ]; then
+  WORK=$(mktemp -d); SMOKE_WORK=$WORK
+fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 cmake --build "$BUILD" --target coopd bench-graph_query >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
-COOPD=$ROOT/$BUILD/coopd
+BUILD=$(realpath -m "$BUILD")  # relative to the repository, or absolute
+COOPD=$BUILD/coopd
 FORMAT='--format=%x01%H%x00%at%x00%aN%x00%aE%x00%s%x00'
 
 mkdir -p "$WORK"
@@ -70,13 +77,13 @@ fi
 HOT=$(git -C "$WORK/repo" log --format= --name-only -n 20000 | sort | uniq -c | sort -rn | awk 'NR==1 {print $2}')
 
 # CPU per question in process (holds even when other work loads the machine)
-"$ROOT/$BUILD/bench/bench-graph_query" "sqlite:$WORK/data/coop.db" bench/synthetic "$HOT" 20000 \
+"$BUILD/bench/bench-graph_query" "sqlite:$WORK/data/coop.db" bench/synthetic "$HOT" "$QUERIES" \
   > "$WORK/cpu.txt"
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 wait_up() { for _ in $(seq 200); do curl -fs "http://127.0.0.1:$1/healthz" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 P=$(port)
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -z "$SMOKE_WORK" ] || rm -rf "$SMOKE_WORK"' EXIT
 COOP_DATA_DIR="$WORK/data" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS="$(nproc)" COOP_WORKERS=1 \
   COOP_LOG_LEVEL=warn COOP_RATE_LIMIT=0 "$COOPD" serve 2>"$WORK/coopd.log" & SERVER=$!
 wait_up "$P"

@@ -7,4 +7,4 @@ set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
 if [ -n "${BENCH_SMOKE:-}" ]; then export HOSTS_COMMITS=${HOSTS_COMMITS:-200}; fi
-COOPD="$PWD/$BUILD/coopd" COOP_SOURCE_DIR="$PWD" python3 bench/hosts.py
+COOPD="$(realpath -m "$BUILD")/coopd" COOP_SOURCE_DIR="$PWD" python3 bench/hosts.py

@@ -124,5 +124,15 @@ int main(int argc, char **argv)
     }
     qsort(lat, (size_t)measured, sizeof *lat, cmp);
     printf("%.3f %.3f %d\n", lat[measured / 2], lat[(size_t)(measured * 0.99)], failed);
+    for (int i = 0; i < conc; i++) {
+        curl_multi_remove_handle(m, slots[i].e);
+        curl_easy_cleanup(slots[i].e);
+    }
+    curl_multi_cleanup(m);
+    curl_slist_free_all(hl);
+    curl_global_cleanup();
+    free(slots);
+    free(lat);
+    free(body);
     return failed ? 1 : 0;
 }

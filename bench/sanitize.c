@@ -18,7 +18,8 @@
  *       holds no secret).
  *
  * BENCH_SANITIZE_DUMP=FILE writes the throughput corpus to FILE;
- * BENCH_SANITIZE_ONLY_COOP=1 skips the baseline (for profiling).
+ * BENCH_SANITIZE_ONLY_COOP=1 skips the baseline (for profiling); BENCH_SMOKE
+ * makes every measurement short.
  */
 #include "coop/sanitize.h"
 #include "sanitize/sanitize_int.h"
@@ -290,13 +291,15 @@ static int cmd_throughput(struct coop_sanitizer *s, int nfiles, char **files)
            "TypeScript, 12 secrets\n",
            corpus.len, nfiles, real_bytes);
 
+    /* BENCH_SMOKE: a short run that only shows the program still works. */
+    bool smoke = getenv("BENCH_SMOKE") != NULL;
     struct coop_sanitize_counts c1, c2;
-    double hs = throughput(s, coop_sanitize_payload, &corpus, 3.0, &c1);
+    double hs = throughput(s, coop_sanitize_payload, &corpus, smoke ? 0.2 : 3.0, &c1);
     if (getenv("BENCH_SANITIZE_ONLY_COOP")) {
         printf("throughput coop: %.2f GB/s\n", hs / 1e9);
         return 0;
     }
-    double pc = throughput(s, coop_sanitize_payload_pcre2_only, &corpus, 2.0, &c2);
+    double pc = throughput(s, coop_sanitize_payload_pcre2_only, &corpus, smoke ? 0.2 : 2.0, &c2);
     printf("redactions: coop %u, pcre2-only %u\n", c1.total, c2.total);
     for (size_t i = 0; i < c1.n; i++)
         printf("  %-28s %u\n", c1.by_rule[i].rule_id, c1.by_rule[i].count);
@@ -308,8 +311,8 @@ static int cmd_throughput(struct coop_sanitizer *s, int nfiles, char **files)
     printf("ratio coop / pcre2-only: %.1fx\n", hs / pc);
 
     double l1[4], l2[4];
-    latency(s, coop_sanitize_payload, &corpus, 20000, l1);
-    latency(s, coop_sanitize_payload_pcre2_only, &corpus, 2000, l2);
+    latency(s, coop_sanitize_payload, &corpus, smoke ? 1000 : 20000, l1);
+    latency(s, coop_sanitize_payload_pcre2_only, &corpus, smoke ? 200 : 2000, l2);
     printf("8 KiB request coop: p50 %.1f us, p90 %.1f us, p99 %.1f us, mean %.1f us (goal < 20 "
            "us)\n",
            l1[0], l1[3], l1[1], l1[2]);

@@ -11,7 +11,8 @@
 #  3. false alarms of both over this repository's own sources, and
 #     secretlint's time over the same 4 MiB corpus.
 #   bash bench/sanitize.sh [BUILD_DIR]
-# BENCH_SANITIZE_NO_SECRETLINT=1 skips the npm install and the comparison.
+# BENCH_SANITIZE_NO_SECRETLINT=1 skips the npm install and the comparison, and
+# so does BENCH_SMOKE (a smoke run needs no network).
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ echo "cases: $(wc -l < "$tmp/coop.tsv")"
 SL_JSON=""
 SL_SRC_JSON=""
 SL_TIME=""
-if [ -z "${BENCH_SANITIZE_NO_SECRETLINT:-}" ] && command -v npm >/dev/null; then
+if [ -z "${BENCH_SANITIZE_NO_SECRETLINT:-}" ] && [ -z "${BENCH_SMOKE:-}" ] && command -v npm >/dev/null; then
   mkdir -p "$tmp/sl"
   (cd "$tmp/sl" && npm init -y >/dev/null &&
     npm install --no-audit --no-fund --loglevel=error secretlint @secretlint/secretlint-rule-preset-recommend >/dev/null)

@@ -5,7 +5,9 @@ imported history of this repository, health and metrics reads, and, when a
 provider emulator is available (tests/e2e/provider_emulator.py), LLM chat
 completions through the router. RSS and open descriptors are sampled after
 a warm-up and at the end; the run fails when either grew by more than 10%,
-or when any answer was an error other than the expected ones.
+or when any answer was an error other than the expected ones (with
+BENCH_SMOKE set, a short check that it runs, growth is printed but not
+judged).
 
     python3 bench/soak.py COOPD SECONDS RATE
 """
@@ -28,6 +30,7 @@ SECRET = "soak-webhook-secret-0123456789"
 DURATION = float(sys.argv[2])
 RATE = float(sys.argv[3])
 WARMUP = min(30.0, DURATION / 4)
+SMOKE = bool(os.environ.get("BENCH_SMOKE"))
 
 
 def push_body(n):
@@ -126,7 +129,13 @@ def main():
     print("  unexpected answers: %d; exit status %s" % (len(unexpected), rc))
     for u in unexpected[:5]:
         print("   ", u)
-    ok = rss_growth <= 0.10 and fd_growth <= 0.10 and not unexpected and rc == 0
+    ok = not unexpected and rc == 0
+    if SMOKE:
+        # Seconds of load (under the sanitizers, in make check) say nothing
+        # about growth: only the answers and the exit are judged.
+        print("  growth not judged in a smoke run")
+    else:
+        ok = ok and rss_growth <= 0.10 and fd_growth <= 0.10
     print("  result: %s" % ("PASS" if ok else "FAIL"))
     return 0 if ok else 1
 

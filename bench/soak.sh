@@ -7,7 +7,7 @@ set -euo pipefail
 BUILD=${1:-build}
 SECS=${2:-600}
 RATE=${3:-200}
-[ -n "${BENCH_SMOKE:-}" ] && SECS=12
+[ -n "${BENCH_SMOKE:-}" ] && SECS=6
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd >/dev/null
-python3 bench/soak.py "$(pwd)/$BUILD/coopd" "$SECS" "$RATE"
+python3 bench/soak.py "$(realpath -m "$BUILD")/coopd" "$SECS" "$RATE"
