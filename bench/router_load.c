@@ -88,6 +88,8 @@ int main(int argc, char **argv)
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &slots[i]);
         curl_easy_setopt(e, CURLOPT_PRIVATE, &slots[i]);
         curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        /* A request that never ends counts as failed instead of hanging the run. */
+        curl_easy_setopt(e, CURLOPT_TIMEOUT, 120L);
         slots[i].start = now();
         curl_multi_add_handle(m, e);
         started++;
