@@ -285,7 +285,7 @@ def run_reports(c, col):
     for path in ("/v1/admin/audit?limit=1000", "/v1/admin/audit/verify", "/v1/admin/config-changes?limit=1000",
                  "/v1/admin/retention-report?days=1", "/v1/attestation/public-key",
                  "/v1/jobs?state=done&limit=1000", "/v1/jobs?state=queued&limit=1000", "/v1/jobs?state=dead",
-                 "/metrics", "/healthz", "/readyz"):
+                 "/v1/admin/usage", "/v1/admin/budgets", "/metrics", "/healthz", "/readyz"):
         r = col.keep(path, c.get(path, token=ADMIN))
         assert r.status == 200, (path, r.status, r.body[:300])
     jobs = c.get("/v1/jobs?state=done&limit=1000", token=ADMIN).json()["jobs"]
@@ -296,7 +296,6 @@ def run_reports(c, col):
     col.responses.append(("attestation payload", base64.b64decode(r.json()["payload"])))
     v = c.get("/v1/admin/audit/verify", token=ADMIN).json()
     assert v["intact"], v
-    return v
 
 
 def wait_jobs(c, timeout=120):
@@ -382,9 +381,11 @@ def test_no_secret_or_content_anywhere():
             wait_jobs(c)
             run_graph(c, col)
             answered = run_llm(c, col, emu, tokens)
-            time.sleep(0.5)  # audit rows are written by a background thread
-            verify = run_reports(c, col)
-            assert verify["llm"]["entries"] >= answered, (verify, answered)
+            deadline = time.time() + 60  # audit rows are written by a background thread
+            while c.get("/v1/admin/audit/verify", token=ADMIN).json()["llm"]["entries"] < answered:
+                assert time.time() < deadline, "audit rows missing"
+                time.sleep(0.1)
+            run_reports(c, col)
             live_files = data_files(data_dir)
         finally:
             rc = c.stop()
