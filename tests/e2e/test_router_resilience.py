@@ -306,13 +306,20 @@ def test_key_pool_rotation_and_cooldown():
             retried = [x for x in rows if x["attempts"] == 2]
             assert retried and all(x["status"] == "ok" for x in retried)
             assert {s["key"] for x in retried for s in x["route"]} == {0, 1}, retried
+            assert c.stop() == 0
+            # Rows with and without a route record chain up, on either store.
+            out = c.run("audit", "verify")
+            text = (out.stdout + out.stderr).decode()
+            assert out.returncode == 0 and "llm chain: intact" in text, text
+            blobs = [("store", c.store_dump())]
         for name in os.listdir(data_dir):
             path = os.path.join(data_dir, name)
             if os.path.isfile(path):
                 with open(path, "rb") as f:
-                    data = f.read()
-                for k in POOL_KEYS.values():
-                    assert k.encode() not in data, (k, name)
+                    blobs.append((name, f.read()))
+        for name, data in blobs:
+            for k in POOL_KEYS.values():
+                assert k.encode() not in data, (k, name)
     finally:
         emu.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
