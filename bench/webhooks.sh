@@ -9,8 +9,10 @@
 # this same run is one durable single-row commit per delivery.
 # BENCH_BASELINE_COOPD=path/to/another/coopd runs the same load against that
 # binary first (an older build), so that old and new are compared
-# back-to-back on the same machine load. COOP_HTTP_THREADS is the number
-# of cores unless BENCH_HTTP_THREADS says otherwise.
+# back-to-back on the same machine load, with BENCH_BASELINE_HTTP_THREADS
+# (64 by default: builds before held acknowledgements needed a thread per
+# waiting request). COOP_HTTP_THREADS is the number of cores unless
+# BENCH_HTTP_THREADS says otherwise.
 #   bash bench/webhooks.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 BUILD=${1:-build}
@@ -18,6 +20,7 @@ DUR=${2:-${BENCH_SECONDS:-10}}
 JOBS_N=${BENCH_JOBS:-100000}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
 BASE_COOPD=${BENCH_BASELINE_COOPD:-}
+BASE_THREADS=${BENCH_BASELINE_HTTP_THREADS:-64}
 [ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=5000
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
@@ -80,13 +83,14 @@ last = db.execute("SELECT MAX(processed_at) FROM coop_webhook_processed").fetcho
 print(rows, done, once, "%.3f" % ((last - first) / 1000.0), "%.3f" % (t_drained - t_end))
 PY
 }
-# One load run against coopd binary $1; results in $tmp/$2.*: wrk's output,
-# what the database holds after the drain, CPU ticks and load averages.
+# One load run against coopd binary $1 with $3 HTTP threads; results in
+# $tmp/$2.*: wrk's output, what the database holds after the drain, CPU
+# ticks and load averages.
 run_load() {
-  local bin=$1 tag=$2
+  local bin=$1 tag=$2 threads=$3
   rm -f "$tmp"/coop.db*
   P=$(port)
-  COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=$HTTP_THREADS COOP_WORKERS=1 \
+  COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=$threads COOP_WORKERS=1 \
     COOP_GITHUB_WEBHOOK_SECRET="$SECRET" COOP_LOG_LEVEL=warn \
     "$bin" serve 2>"$tmp/$tag.log" & COOPD=$!
   wait_up "$P"
@@ -106,12 +110,12 @@ run_load() {
   kill -TERM $COOPD; wait $COOPD || true
 }
 
-[ -n "$BASE_COOPD" ] && run_load "$BASE_COOPD" base
-run_load "$BUILD/coopd" new
+[ -n "$BASE_COOPD" ] && run_load "$BASE_COOPD" base "$BASE_THREADS"
+run_load "$BUILD/coopd" new "$HTTP_THREADS"
 
-python3 - "$tmp" "$BASE" "$DUR" "$BODY_BYTES" "$HTTP_THREADS" "$BASE_COOPD" <<'PY'
+python3 - "$tmp" "$BASE" "$DUR" "$BODY_BYTES" "$HTTP_THREADS" "$BASE_COOPD" "$BASE_THREADS" <<'PY'
 import os, re, sys
-tmp, base, dur, size, threads, base_bin = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+tmp, base, dur, size, threads, base_bin, base_threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
 
 def result(tag):
     wrk = open(os.path.join(tmp, tag + ".wrk")).read()
@@ -158,7 +162,7 @@ print("          COOP_HTTP_THREADS=%s COOP_WORKERS=1 (workers process while inge
 new = result("new")
 if base_bin:
     old = result("base")
-    report(old, "baseline binary %s (run first):" % base_bin)
+    report(old, "baseline binary %s, COOP_HTTP_THREADS=%s (run first):" % (base_bin, base_threads))
     report(new, "this build:")
     print("  this build / baseline binary: acks/s x%.2f, p99 x%.2f, CPU per delivery during the load x%.2f"
           % (new["rate"] / old["rate"], new["p99"] / old["p99"], new["per"] / old["per"]))
