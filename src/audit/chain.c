@@ -162,7 +162,16 @@ coop_err audit_chain_append(struct coop_conn *conn, const struct audit_chain *c,
                             const struct audit_value *v, int64_t recorded_at)
 {
     struct coop_audit_chain_state st = {.head_seq = -1};
-    coop_err err = coop_conn_query(conn,
+    coop_err err = COOP_ERR_OK;
+    /* Every append moves the same head row. Under PostgreSQL's SERIALIZABLE
+     * concurrent appenders would each fail and retry; a self-conflicting
+     * table lock taken before the transaction's first query (its snapshot)
+     * queues them instead, as SQLite's single writer does. */
+    if (coop_conn_dialect(conn) == COOP_STORE_POSTGRES &&
+        (err = coop_conn_exec(conn, "LOCK TABLE audit_chains IN SHARE ROW EXCLUSIVE MODE",
+                              COOP_NOPARAMS, NULL)))
+        return err;
+    err = coop_conn_query(conn,
                                    "UPDATE audit_chains SET head_seq = head_seq + 1 "
                                    "WHERE chain = ? RETURNING head_seq, head_hash",
                                    COOP_PARAMS(COOP_PT(c->name)), read_next, &st);

@@ -20,6 +20,7 @@
 #include <hs.h>
 #include <pcre2.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ struct coop_sanitizer {
     pthread_cond_t ready_cond;
     bool ready;
     coop_err compile_err;
+    atomic_bool cancel; /* set by coop_sanitizer_free: stop between stages */
 };
 
 /* ---- rule information -------------------------------------------------- */
@@ -148,11 +150,23 @@ static coop_err compile_patterns(struct coop_sanitizer *s)
     return COOP_ERR_OK;
 }
 
+/* A stage is never interrupted (Vectorscan has no way to), but a sanitizer
+ * freed while compiling stops at the next stage instead of finishing: a
+ * server stopped during its first seconds does not wait for the whole set. */
+static bool cancelled(struct coop_sanitizer *s)
+{
+    return atomic_load(&s->cancel);
+}
+
 static coop_err compile_all(struct coop_sanitizer *s)
 {
     coop_err err = compile_db(COOP_SANITIZE_SECRETS, &s->db[DB_SECRETS]);
+    if (!err && cancelled(s))
+        err = COOP_ERR_UNAVAILABLE;
     if (!err)
         err = compile_db(COOP_SANITIZE_SECRETS | COOP_SANITIZE_PII, &s->db[DB_ALL]);
+    if (!err && cancelled(s))
+        err = COOP_ERR_UNAVAILABLE;
     for (int i = 0; !err && i < DB_COUNT; i++)
         if (hs_alloc_scratch(s->db[i], &s->proto) != HS_SUCCESS)
             err = COOP_ERR_NOMEM;
@@ -165,7 +179,7 @@ static void *compile_thread(void *arg)
 {
     struct coop_sanitizer *s = arg;
     coop_err err = compile_all(s);
-    if (err)
+    if (err && !cancelled(s))
         coop_log_error("sanitizer rules do not compile: every LLM request will be refused",
                        COOP_F_ERR(err));
     pthread_mutex_lock(&s->ready_lock);
@@ -195,6 +209,7 @@ coop_err coop_sanitizer_new(struct coop_sanitizer **out)
     struct coop_sanitizer *s = calloc(1, sizeof *s);
     if (!s)
         return COOP_ERR_NOMEM;
+    atomic_init(&s->cancel, false);
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->ready_lock, NULL);
     pthread_cond_init(&s->ready_cond, NULL);
@@ -228,8 +243,10 @@ void coop_sanitizer_free(struct coop_sanitizer *s)
 {
     if (!s)
         return;
-    if (s->compiler_started)
+    if (s->compiler_started) {
+        atomic_store(&s->cancel, true);
         pthread_join(s->compiler, NULL);
+    }
     pthread_mutex_destroy(&s->ready_lock);
     pthread_cond_destroy(&s->ready_cond);
     while (s->pool) {

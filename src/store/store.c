@@ -7,6 +7,7 @@
 #include "coop/store.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -247,16 +248,24 @@ coop_err coop_conn_query_int(struct coop_conn *conn, const char *sql,
     return err ? err : COOP_ERR_NOT_FOUND;
 }
 
+/* A transaction that reports COOP_ERR_BUSY (SQLite's lock wait ran out,
+ * a PostgreSQL serialization failure or deadlock) runs again, this often. */
+#define STORE_TX_ATTEMPTS 16
+
+/* Between 1/2 and 1 of 2^attempt ms (at most 128 ms): the jitter keeps
+ * writers that conflicted together from retrying together. */
 static void backoff(int attempt)
 {
-    struct timespec ts = {0, (long)(1000000L << (attempt < 6 ? attempt : 6))};
+    long ceiling = 1000000L << (attempt < 7 ? attempt : 7);
+    long ns = ceiling / 2 + (long)(randombytes_uniform((uint32_t)(ceiling / 2)));
+    struct timespec ts = {0, ns};
     nanosleep(&ts, NULL);
 }
 
 coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void *ctx)
 {
     coop_err err = COOP_ERR_BUSY;
-    for (int attempt = 0; attempt < 8 && err == COOP_ERR_BUSY; attempt++) {
+    for (int attempt = 0; attempt < STORE_TX_ATTEMPTS && err == COOP_ERR_BUSY; attempt++) {
         struct coop_conn *c;
         if (attempt)
             backoff(attempt);
