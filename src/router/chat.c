@@ -331,7 +331,7 @@ static void count_retry(const struct call *call, const char *kind)
 bool call_retry(struct call *call, int curl_code, int64_t now_ns, int64_t *at_ns)
 {
     call->last_curl = curl_code;
-    if (call->client_gone || coop_http_stream_closed(call->stream))
+    if (call->client_gone || (call->stream && coop_http_stream_closed(call->stream)))
         return false;
     enum router_failure f = router_classify(curl_code, call->upstream_status, call->got_bytes);
     if (f == ROUTER_OK)

@@ -282,14 +282,153 @@ static void test_route_checks(void **state)
     unsetenv("OPENAI_API_KEY");
 }
 
+/* A call between attempts, as the router thread sees it when a transfer
+ * ended: on target 0 of two, one attempt made, deadline 10 s away. */
+static struct call *failed_call(struct coop_router *r, long status)
+{
+    struct call *c = calloc(1, sizeof *c);
+    c->router = r;
+    c->ops = &coop_provider_openai;
+    coop_strlcpy(c->provider, "openai", sizeof c->provider);
+    c->ntargets = 2;
+    coop_strlcpy(c->targets[0], "openai/gpt-4o", sizeof c->targets[0]);
+    coop_strlcpy(c->targets[1], "anthropic/claude-x", sizeof c->targets[1]);
+    c->attempts = c->target_attempts = 1;
+    c->key_index = -1;
+    c->retry_after_ms = -1;
+    c->upstream_status = status;
+    c->deadline_ns = 10000LL * 1000000;
+    coop_buf_init(&c->route, 4000);
+    return c;
+}
+
+static void free_call(struct call *c)
+{
+    coop_buf_dispose(&c->route);
+    free(c);
+}
+
+#define MS 1000000LL
+
+static void test_retry_decisions(void **state)
+{
+    (void)state;
+    struct coop_router r = {.retry = cfg};
+    int64_t at = -1;
+
+    /* 503: the same target after the backoff of retry 1 (50-100 ms). */
+    struct call *c = failed_call(&r, 503);
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_true(at >= 50 * MS && at <= 100 * MS);
+    assert_int_equal(c->target, 0);
+    assert_non_null(strstr(c->route.data, "\"result\":\"error\",\"status\":503"));
+    free_call(c);
+
+    /* 429 with Retry-After 2 s (under the 5 s maximum): waited for. */
+    c = failed_call(&r, 429);
+    c->retry_after_ms = 2000;
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_int_equal(at, 2000 * MS);
+    assert_int_equal(c->target, 0);
+    free_call(c);
+
+    /* Retry-After 9 s (over the maximum): the next target, at once. */
+    c = failed_call(&r, 429);
+    c->retry_after_ms = 9000;
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_int_equal(at, 0);
+    assert_int_equal(c->target, 1);
+    assert_int_equal(c->target_attempts, 0);
+    /* ... and on the last target, nothing more: the client gets the 429. */
+    c->retry_after_ms = 9000;
+    assert_false(call_retry(c, CURLE_OK, 0, &at));
+    free_call(c);
+
+    /* A Retry-After that ends past the deadline: not waited for. */
+    c = failed_call(&r, 429);
+    c->retry_after_ms = 2000;
+    c->deadline_ns = 1500 * MS;
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_int_equal(c->target, 1);
+    /* Past the deadline, not even the next target. */
+    c->target = 0;
+    assert_false(call_retry(c, CURLE_OK, 1600 * MS, &at));
+    free_call(c);
+
+    /* Attempts used up on a target: the next one. */
+    c = failed_call(&r, 500);
+    c->target_attempts = cfg.max_attempts;
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_int_equal(c->target, 1);
+    free_call(c);
+
+    /* Final failures, and anything once content reached the client. */
+    c = failed_call(&r, 400);
+    assert_false(call_retry(c, CURLE_OK, 0, &at));
+    free_call(c);
+    c = failed_call(&r, 503);
+    c->content_sent = true;
+    assert_false(call_retry(c, CURLE_OK, 0, &at));
+    free_call(c);
+    c = failed_call(&r, 200);
+    c->got_bytes = true;
+    assert_false(call_retry(c, CURLE_OPERATION_TIMEDOUT, 0, &at));
+    c->got_bytes = false;
+    c->upstream_status = 0;
+    assert_true(call_retry(c, CURLE_OPERATION_TIMEDOUT, 0, &at));
+    assert_non_null(strstr(c->route.data, "\"result\":\"timeout\""));
+    free_call(c);
+
+    /* 401 with a direct request (one target) and no pool: answered. */
+    c = failed_call(&r, 401);
+    c->ntargets = 1;
+    assert_false(call_retry(c, CURLE_OK, 0, &at));
+    free_call(c);
+}
+
+static void test_retry_with_key_pool(void **state)
+{
+    (void)state;
+    struct coop_router r = {.retry = cfg};
+    r.pools[0] = pool("k0,k1");
+    int64_t at = -1;
+
+    /* 401 on key 0: it cools down and the other key is tried at once. */
+    struct call *c = failed_call(&r, 401);
+    c->ntargets = 1;
+    c->key_index = 0;
+    assert_true(call_retry(c, CURLE_OK, 0, &at));
+    assert_int_equal(at, 0);
+    assert_non_null(strstr(c->route.data, "\"key\":0"));
+    for (uint32_t rnd = 0; rnd < 20; rnd++)
+        assert_int_equal(key_pool_pick(r.pools[0], 59999 * MS, rnd, -1), 1);
+    assert_int_equal(key_pool_pick(r.pools[0], 60000 * MS, 0, -1), 0);
+    free_call(c);
+
+    /* 429 with Retry-After 3 s on key 1: it rests 3 s, and the retry with
+     * key 0 does not wait for it (the backoff only). */
+    c = failed_call(&r, 429);
+    c->key_index = 1;
+    c->retry_after_ms = 3000;
+    c->deadline_ns = 70000 * MS;
+    assert_true(call_retry(c, CURLE_OK, 60000 * MS, &at));
+    assert_true(at - 60000 * MS <= 100 * MS);
+    assert_int_equal(c->target, 0);
+    assert_false(key_pool_has_other(r.pools[0], 62999 * MS, 0));
+    assert_true(key_pool_has_other(r.pools[0], 63000 * MS, 0));
+    free_call(c);
+    key_pool_free(r.pools[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff_bounds), cmocka_unit_test(test_backoff_jitter_spreads),
-        cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_pool_parse),     cmocka_unit_test(test_pool_weights_and_cooldown),
-        cmocka_unit_test(test_pool_var),       cmocka_unit_test(test_routes_parse),
-        cmocka_unit_test(test_routes_refused), cmocka_unit_test(test_route_checks),
+        cmocka_unit_test(test_backoff_bounds),  cmocka_unit_test(test_backoff_jitter_spreads),
+        cmocka_unit_test(test_retry_after),     cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_pool_parse),      cmocka_unit_test(test_pool_weights_and_cooldown),
+        cmocka_unit_test(test_pool_var),        cmocka_unit_test(test_routes_parse),
+        cmocka_unit_test(test_routes_refused),  cmocka_unit_test(test_route_checks),
+        cmocka_unit_test(test_retry_decisions), cmocka_unit_test(test_retry_with_key_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
