@@ -168,6 +168,9 @@ bool coop_log_name_refused(const char *name);
  * than 8 bytes are ignored.
  */
 void coop_log_register_secret(const char *value);
+/* Forgets a registered value (a short-lived credential that was replaced),
+ * so that the fixed-size registry keeps room for the ones in use. */
+void coop_log_unregister_secret(const char *value);
 
 /* ---- clock ------------------------------------------------------------- */
 

@@ -114,6 +114,22 @@ void coop_log_register_secret(const char *value)
     pthread_mutex_unlock(&secrets_lock);
 }
 
+void coop_log_unregister_secret(const char *value)
+{
+    size_t len = value ? strlen(value) : 0;
+    pthread_mutex_lock(&secrets_lock);
+    for (size_t i = 0; i < nsecrets; i++) {
+        if (secret_lens[i] == len && memcmp(secrets[i], value, len) == 0) {
+            sodium_free(secrets[i]);
+            secrets[i] = secrets[nsecrets - 1];
+            secret_lens[i] = secret_lens[nsecrets - 1];
+            nsecrets--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
 /* Appends value as a JSON string, scrubbing registered secrets and
  * truncating what is longer than VALUE_MAX_BYTES. */
 static void append_value(struct coop_buf *line, const char *value)

@@ -202,8 +202,12 @@ static coop_err keep_token(struct coop_github_app *app, int64_t installation, co
     memcpy(copy, token, n + 1);
     pthread_mutex_lock(&app->lock);
     struct app_token *t = slot_for(app, installation);
-    if (t->token)
+    if (t->token) {
+        /* The replaced token is expiring or refused: the scrubber's
+         * room goes to the new one (a long-running coopd gets one an hour). */
+        coop_log_unregister_secret(t->token);
         sodium_free(t->token);
+    }
     *t = (struct app_token){installation, copy, expires_ms};
     pthread_mutex_unlock(&app->lock);
     return COOP_ERR_OK;

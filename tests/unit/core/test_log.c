@@ -108,6 +108,31 @@ static void test_registered_secret_scrubbed(void **state)
     json_object_put(only_line());
 }
 
+static void log_rotating_value(void)
+{
+    coop_log_info("value", COOP_F_STR("path", "ghs_ROTATING-0123456789"));
+}
+
+/* Short-lived credentials come and go: forgetting the replaced ones keeps
+ * room in the registry for those in use, however many came before. */
+static void test_unregistered_secret_frees_room(void **state)
+{
+    char value[64];
+    for (int i = 0; i < 1000; i++) {
+        snprintf(value, sizeof value, "ghs_TEMPORARY-%08d", i);
+        coop_log_register_secret(value);
+        coop_log_unregister_secret(value);
+    }
+    coop_log_register_secret("ghs_ROTATING-0123456789");
+    capture(log_rotating_value);
+    assert_null(strstr(captured, "ROTATING"));
+    json_object_put(only_line());
+    coop_log_unregister_secret("ghs_ROTATING-0123456789");
+    capture(log_rotating_value);
+    assert_non_null(strstr(captured, "ROTATING"));
+    json_object_put(only_line());
+}
+
 static void log_invalid_utf8(void)
 {
     coop_log_info("bytes", COOP_F_STR("path", "a\xff\xfe" "b\x01"));
@@ -143,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_secret_field_names_refused),
         cmocka_unit_test(test_name_rule),
         cmocka_unit_test(test_registered_secret_scrubbed),
+        cmocka_unit_test(test_unregistered_secret_frees_room),
         cmocka_unit_test(test_invalid_utf8_still_json),
         cmocka_unit_test(test_level_filters),
     };
