@@ -228,7 +228,8 @@ coop_err coop_json_parse(const char *text, size_t len, int max_depth, bool refus
  * zeros, "1.", raw control characters in strings, overlong or surrogate
  * UTF-8, and a bare number, true, false or null as the whole document.
  * *root (may be NULL) gets the top-level value's first byte: '{', '[' or '"'.
- * COOP_ERR_INVALID, or COOP_ERR_TOO_LARGE for nesting beyond max_depth.
+ * COOP_ERR_INVALID, or COOP_ERR_TOO_LARGE for nesting beyond max_depth (as
+ * in json-c, a value inside max_depth containers is already too deep).
  */
 coop_err coop_json_validate(const char *text, size_t len, int max_depth, char *root /* OUT */);
 

@@ -218,11 +218,13 @@ coop_err coop_json_validate(const char *text, size_t len, int max_depth, char *r
 value:
     if (p == end)
         return COOP_ERR_INVALID;
+    /* json-c counts every value, scalars too, as a level: a value inside
+     * max_depth containers is one too deep. */
+    if (depth == max_depth)
+        return COOP_ERR_TOO_LARGE;
     switch (*p) {
     case '{':
     case '[':
-        if (depth == max_depth)
-            return COOP_ERR_TOO_LARGE;
         stack[depth++] = (char)*p;
         p = skip_ws(p + 1, end);
         if (p < end && *p == (stack[depth - 1] == '{' ? '}' : ']')) {

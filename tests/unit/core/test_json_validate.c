@@ -103,28 +103,51 @@ static void test_refuses_json_c_leniencies(void **state)
     BAD("{\"a\":\"\xf5\x80\x80\x80\"}");
 }
 
-static void nest(char *buf, int levels, size_t *n)
+/* levels containers ('[' or '{"k":' each), with inner (may be "") inside. */
+static void nest(char *buf, int levels, bool objects, const char *inner, size_t *n)
 {
     *n = 0;
+    for (int i = 0; i < levels; i++) {
+        memcpy(buf + *n, objects ? "{\"k\":" : "[", objects ? 5 : 1);
+        *n += objects ? 5 : 1;
+    }
+    if (objects && !*inner) {
+        /* An object needs a value: the innermost one is empty instead. */
+        *n -= 5;
+        memcpy(buf + *n, "{}", 2);
+        *n += 2;
+        for (int i = 1; i < levels; i++)
+            buf[(*n)++] = '}';
+        return;
+    }
+    memcpy(buf + *n, inner, strlen(inner));
+    *n += strlen(inner);
     for (int i = 0; i < levels; i++)
-        buf[(*n)++] = '[';
-    for (int i = 0; i < levels; i++)
-        buf[(*n)++] = ']';
+        buf[(*n)++] = objects ? '}' : ']';
 }
 
-/* The same nesting limit as the full parse, level for level. */
+/* The same nesting limit as the full parse, level for level, with empty
+ * containers and with a scalar at the bottom (json-c counts it as a
+ * level too). */
 static void test_depth_matches_parse(void **state)
 {
-    char buf[2 * 300];
-    for (int levels = DEPTH - 2; levels <= DEPTH + 2; levels++) {
-        size_t n;
-        nest(buf, levels, &n);
-        json_object *o = NULL;
-        coop_err parsed = coop_json_parse(buf, n, DEPTH, false, &o);
-        json_object_put(o);
-        coop_err scanned = validate(buf, n);
-        assert_int_equal(scanned, parsed);
-        assert_int_equal(scanned, levels <= DEPTH ? COOP_ERR_OK : COOP_ERR_TOO_LARGE);
+    static const char *const inners[] = {"", "false", "1", "\"x\"", "[]"};
+    char buf[8 * 300];
+    for (size_t k = 0; k < sizeof inners / sizeof *inners; k++) {
+        for (int objects = 0; objects <= 1; objects++) {
+            for (int levels = DEPTH - 2; levels <= DEPTH + 2; levels++) {
+                size_t n;
+                nest(buf, levels, objects, inners[k], &n);
+                json_object *o = NULL;
+                coop_err parsed = coop_json_parse(buf, n, DEPTH, false, &o);
+                json_object_put(o);
+                coop_err scanned = validate(buf, n);
+                if (scanned != parsed)
+                    fail_msg("%d levels of %s around '%s': scan %s, parse %s", levels,
+                             objects ? "objects" : "arrays", inners[k], coop_err_name(scanned),
+                             coop_err_name(parsed));
+            }
+        }
     }
 }
 
