@@ -73,6 +73,9 @@ struct coop_translate {
     bool include_usage; /* client asked for the usage chunk */
     bool failed;        /* the provider reported an error in-stream */
     char finish_reason[24];
+    /* The stop sequence that ended the answer, when the provider names it
+     * (Anthropic); empty otherwise or when longer than fits. */
+    char stop_sequence[128];
 };
 
 /*

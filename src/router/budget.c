@@ -392,13 +392,20 @@ bool budget_admit(struct coop_router *r, struct coop_http_request *req,
 
 /* ---- life cycle ------------------------------------------------------------------------ */
 
-static int64_t setting(const struct coop_config *cfg, const char *name, long dflt, long max)
+/* A budget setting; a value that is not a whole number in range stops the
+ * server rather than leave a budget unlimited by a typo. */
+static bool setting(const struct coop_config *cfg, const char *name, long dflt, long max,
+                    int64_t *out)
 {
     long v = dflt;
     char err[160];
-    if (coop_config_get_int(cfg, name, dflt, 0, max, &v, err, sizeof err))
-        coop_log_warn("setting out of range, default used", COOP_F_STR("variable", name));
-    return v;
+    if (coop_config_get_int(cfg, name, dflt, 0, max, &v, err, sizeof err)) {
+        coop_log_error("budget setting refused: a whole number from 0 is expected",
+                       COOP_F_STR("variable", name), COOP_F_INT("max", max));
+        return false;
+    }
+    *out = v;
+    return true;
 }
 
 coop_err budget_new(const struct coop_config *cfg, struct coop_store *store,
@@ -409,11 +416,19 @@ coop_err budget_new(const struct coop_config *cfg, struct coop_store *store,
         return COOP_ERR_NOMEM;
     b->store = store;
     pthread_mutex_init(&b->lock, NULL);
-    b->token_default.rpm = setting(cfg, "COOP_BUDGET_TOKEN_RPM", 0, 100000000);
-    b->token_default.tpd = setting(cfg, "COOP_BUDGET_TOKEN_TOKENS_PER_DAY", 0, 2000000000);
-    b->customer_default.rpm = setting(cfg, "COOP_BUDGET_CUSTOMER_RPM", 0, 100000000);
-    b->customer_default.tpd = setting(cfg, "COOP_BUDGET_CUSTOMER_TOKENS_PER_DAY", 0, 2000000000);
-    b->reload_ns = setting(cfg, "COOP_BUDGET_RELOAD_MS", 5000, 3600000) * 1000000LL;
+    int64_t reload_ms = 0;
+    bool ok =
+        setting(cfg, "COOP_BUDGET_TOKEN_RPM", 0, 100000000, &b->token_default.rpm) &&
+        setting(cfg, "COOP_BUDGET_TOKEN_TOKENS_PER_DAY", 0, LIMIT_MAX, &b->token_default.tpd) &&
+        setting(cfg, "COOP_BUDGET_CUSTOMER_RPM", 0, 100000000, &b->customer_default.rpm) &&
+        setting(cfg, "COOP_BUDGET_CUSTOMER_TOKENS_PER_DAY", 0, LIMIT_MAX,
+                &b->customer_default.tpd) &&
+        setting(cfg, "COOP_BUDGET_RELOAD_MS", 5000, 3600000, &reload_ms);
+    if (!ok) {
+        budget_free(b);
+        return COOP_ERR_CONFIG;
+    }
+    b->reload_ns = reload_ms * 1000000LL;
     *out = b;
     return COOP_ERR_OK;
 }

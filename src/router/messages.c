@@ -383,6 +383,14 @@ static coop_err put_id(const struct coop_translate *t, struct coop_buf *out)
     return coop_buf_json_str(out, id, strlen(id));
 }
 
+/* The stop sequence as JSON: a string when the provider named it, else null. */
+static coop_err put_stop_sequence(const struct coop_translate *t, struct coop_buf *out)
+{
+    if (!t->stop_sequence[0])
+        return coop_buf_puts(out, "null");
+    return coop_buf_json_str(out, t->stop_sequence, strlen(t->stop_sequence));
+}
+
 static coop_err put_usage(const struct coop_translate *t, struct coop_buf *out)
 {
     return coop_buf_printf(out, "\"usage\":{\"input_tokens\":%lld,\"output_tokens\":%lld}",
@@ -407,6 +415,8 @@ coop_err messages_response(const struct messages_state *ms, const struct coop_tr
         json_object_is_type(content, json_type_string) ? json_object_get_string(content) : NULL;
     size_t tlen = text ? (size_t)json_object_get_string_len(content) : 0;
     const char *sr = stop_reason(coop_json_str(c0, "finish_reason"));
+    if (t->stop_sequence[0] && strcmp(sr, "end_turn") == 0)
+        sr = "stop_sequence";
     coop_err err = coop_buf_puts(out, "{\"id\":");
     if (!err)
         err = put_id(t, out);
@@ -424,7 +434,11 @@ coop_err messages_response(const struct messages_state *ms, const struct coop_tr
             err = coop_buf_puts(out, "}");
     }
     if (!err)
-        err = coop_buf_printf(out, "],\"stop_reason\":\"%s\",\"stop_sequence\":null,", sr);
+        err = coop_buf_printf(out, "],\"stop_reason\":\"%s\",\"stop_sequence\":", sr);
+    if (!err)
+        err = put_stop_sequence(t, out);
+    if (!err)
+        err = coop_buf_puts(out, ",");
     if (!err)
         err = put_usage(t, out);
     if (!err)
@@ -482,14 +496,20 @@ static coop_err event_stop(struct messages_state *ms, const struct coop_translat
         return COOP_ERR_OK;
     coop_err err = event_start(ms, t, out);
     const char *sr = ms->stop_reason[0] ? ms->stop_reason : "end_turn";
+    if (t->stop_sequence[0] && strcmp(sr, "end_turn") == 0)
+        sr = "stop_sequence";
     if (!err)
         err = coop_buf_puts(out, "event: content_block_stop\ndata: {\"type\":"
                                  "\"content_block_stop\",\"index\":0}\n\n");
     if (!err)
         err = coop_buf_printf(out,
                               "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
-                              "{\"stop_reason\":\"%s\",\"stop_sequence\":null},",
+                              "{\"stop_reason\":\"%s\",\"stop_sequence\":",
                               sr);
+    if (!err)
+        err = put_stop_sequence(t, out);
+    if (!err)
+        err = coop_buf_puts(out, "},");
     if (!err)
         err = put_usage(t, out);
     if (!err)

@@ -20,6 +20,7 @@ The last user message may carry directives for failure cases:
   EMU:cut            stream a little, then drop the connection
   EMU:error-event    stream a little, then the provider's own error event
   EMU:bytes=N        make the answer text about N bytes long
+  EMU:stopseq        Anthropic: the answer ends on the stop sequence "END"
 
 Emulator.key_status maps an API key to a status answered to every request
 carrying it (Bearer, x-api-key or x-goog-api-key), for key-pool tests.
@@ -215,11 +216,12 @@ class Handler(BaseHTTPRequestHandler):
         text = _reply_text(d)
         mid = "msg_emu%d" % int(time.time() * 1000)
         model = body.get("model", "emu")
+        stop_reason, stop_seq = ("stop_sequence", "END") if d.get("stopseq") else ("end_turn", None)
         if not body.get("stream"):
             return self._send_json(200, {
                 "id": mid, "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": {"input_tokens": 13, "output_tokens": 5}})
+                "content": [{"type": "text", "text": text}], "stop_reason": stop_reason,
+                "stop_sequence": stop_seq, "usage": {"input_tokens": 13, "output_tokens": 5}})
         self._start_sse()
         if "silence" in d:
             time.sleep(d["silence"] / 1000.0)
@@ -242,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
             ev("content_block_delta", {"type": "content_block_delta", "index": 0,
                                        "delta": {"type": "text_delta", "text": piece}})
         ev("content_block_stop", {"type": "content_block_stop", "index": 0})
-        ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": stop_seq},
                              "usage": {"output_tokens": 5}})
         ev("message_stop", {"type": "message_stop"})
         self._end_sse()

@@ -245,6 +245,26 @@ def test_usage_counts_and_admin_scope():
         assert 'coop_llm_budget_refusals_total{limit="tokens"} 1' in metrics
 
 
+def test_bad_budget_setting_stops_start():
+    """A budget setting that is not a whole number stops the server (a typo
+    must not leave a budget unlimited); the log names the variable only."""
+    for var, value in (("COOP_BUDGET_CUSTOMER_TOKENS_PER_DAY", "5e6x"), ("COOP_BUDGET_TOKEN_RPM", "-7777")):
+        c = Coopd(env=env(**{var: value}))
+        c.start(wait=False)
+        try:
+            rc = c.proc.wait(240)
+        finally:
+            if c.proc.poll() is None:
+                c.kill()
+        c.log_file.close()
+        assert rc != 0, c.log()
+        assert var in c.log() and value not in c.log(), c.log()[-2000:]
+        shutil.rmtree(c.data_dir, ignore_errors=True)
+        if c.schema:
+            from coopd_harness import pg_drop_schema
+            pg_drop_schema(c.schema)
+
+
 if __name__ == "__main__":
     try:
         run_tests(globals())

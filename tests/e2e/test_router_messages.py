@@ -139,6 +139,21 @@ def test_wire_to_anthropic_and_openai():
     assert rec.body["messages"][1] == {"role": "system", "content": "You are terse."}
 
 
+def test_stop_sequence_reported():
+    """Anthropic names the stop sequence that ended the answer; it comes
+    through (other providers do not say which one matched: end_turn)."""
+    c = Server.get()
+    r = messages(c, text="EMU:stopseq", extra={"stop_sequences": ["END"]})
+    assert r.status == 200, r.body
+    m = r.json()
+    assert m["stop_reason"] == "stop_sequence" and m["stop_sequence"] == "END", m
+    r = messages(c, text="EMU:stopseq", stream=True, extra={"stop_sequences": ["END"]})
+    delta = [d for n, d in events(r.body) if n == "message_delta"][0]
+    assert delta["delta"] == {"stop_reason": "stop_sequence", "stop_sequence": "END"}, delta
+    m = messages(c, "openai/gpt-4o", text="EMU:stopseq", extra={"stop_sequences": ["END"]}).json()
+    assert m["stop_reason"] == "end_turn" and m["stop_sequence"] is None, m
+
+
 def test_x_api_key_and_bearer():
     c = Server.get()
     r = messages(c, token=None, headers={"x-api-key": Server.llm})

@@ -136,6 +136,14 @@ static const char *finish_reason(const char *stop_reason)
     return "stop";
 }
 
+/* Keeps the stop sequence the provider names (for /v1/messages answers). */
+static void read_stop_sequence(struct coop_translate *t, struct json_object *obj)
+{
+    const char *ss = coop_json_str(obj, "stop_sequence");
+    if (ss && strlen(ss) < sizeof t->stop_sequence)
+        coop_strlcpy(t->stop_sequence, ss, sizeof t->stop_sequence);
+}
+
 static void read_usage(struct coop_translate *t, struct json_object *u)
 {
     int64_t v;
@@ -169,6 +177,7 @@ static coop_err translate_response(struct coop_translate *t, const char *body, s
     if (id)
         coop_strlcpy(t->id, id, sizeof t->id);
     read_usage(t, coop_json_obj(root, "usage"));
+    read_stop_sequence(t, root);
     if (!err)
         err = completion_body(t, out, text.data ? text.data : "", text.len,
                               finish_reason(coop_json_str(root, "stop_reason")));
@@ -209,6 +218,7 @@ static coop_err translate_event(struct coop_translate *t, const char *event, con
             t->output_tokens = v;
             t->usage_seen = true;
         }
+        read_stop_sequence(t, coop_json_obj(root, "delta"));
         const char *fr = finish_reason(coop_json_str(coop_json_obj(root, "delta"), "stop_reason"));
         if (fr)
             err = chunk_delta(t, out, NULL, 0, fr);

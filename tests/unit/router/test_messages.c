@@ -317,6 +317,37 @@ static void test_stream_length_and_empty(void **state)
     coop_buf_dispose(&texts);
 }
 
+static void test_stop_sequence(void **state)
+{
+    /* A provider that names the stop sequence (Anthropic): stop_reason
+     * stop_sequence with the sequence, in a Message and in a stream. */
+    struct messages_state ms = {.model = "claude-x"};
+    struct coop_translate t = {.id = "msg_2", .stop_sequence = "END\""};
+    static const char body[] = "{\"choices\":[{\"message\":{\"content\":\"a\"},"
+                               "\"finish_reason\":\"stop\"}]}";
+    struct coop_buf out;
+    coop_buf_init(&out, 1 << 20);
+    assert_int_equal(messages_response(&ms, &t, body, sizeof body - 1, &out), COOP_ERR_OK);
+    struct json_object *m = parse(out.data);
+    assert_string_equal(coop_json_str(m, "stop_reason"), "stop_sequence");
+    assert_string_equal(coop_json_str(m, "stop_sequence"), "END\"");
+    json_object_put(m);
+    coop_buf_reset(&out);
+    coop_buf_puts(&out, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\"},"
+                        "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    assert_int_equal(messages_stream(&ms, &t, &out), COOP_ERR_OK);
+    assert_non_null(
+        strstr(out.data, "\"stop_reason\":\"stop_sequence\",\"stop_sequence\":\"END\\\"\""));
+    /* max_tokens wins over a stale sequence. */
+    struct messages_state ms2 = {.model = "claude-x"};
+    coop_buf_reset(&out);
+    coop_buf_puts(&out, "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+                        "\"finish_reason\":\"length\"}]}\n\ndata: [DONE]\n\n");
+    assert_int_equal(messages_stream(&ms2, &t, &out), COOP_ERR_OK);
+    assert_non_null(strstr(out.data, "\"stop_reason\":\"max_tokens\""));
+    coop_buf_dispose(&out);
+}
+
 static void test_errors(void **state)
 {
     struct coop_buf b;
@@ -361,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_response),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_stream_length_and_empty),
+        cmocka_unit_test(test_stop_sequence),
         cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
