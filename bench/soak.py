@@ -1,9 +1,9 @@
 """Soak: mixed load at a fixed rate against one coopd for a fixed time.
 
 Signed GitHub push webhooks (each a new delivery), graph queries on the
-imported history of this repository, health and metrics reads, and, when a
-provider emulator is available (tests/e2e/provider_emulator.py), LLM chat
-completions through the router. RSS and open descriptors are sampled after
+imported history of this repository, health and metrics reads, and LLM chat
+completions (streamed and not) through the router to the provider emulator
+(tests/e2e/provider_emulator.py), in equal shares. RSS and open descriptors are sampled after
 a warm-up and at the end; the run fails when either grew by more than 10%,
 or when any answer was an error other than the expected ones (with
 BENCH_SMOKE set, a short check that it runs, growth is printed but not
@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "e2e")
 os.environ.setdefault("COOPD", sys.argv[1])
 import coopd_harness  # noqa: E402
 from coopd_harness import Coopd  # noqa: E402
+from provider_emulator import REPLY, Emulator  # noqa: E402
 
 SECRET = "soak-webhook-secret-0123456789"
 DURATION = float(sys.argv[2])
@@ -51,7 +52,14 @@ def sample(pid):
 
 def main():
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    c = Coopd(env={"COOP_GITHUB_WEBHOOK_SECRET": SECRET, "COOP_LOG_LEVEL": "warn", "COOP_RATE_LIMIT": "0"})
+    emu = Emulator().start()
+    policy = os.path.join(tempfile.mkdtemp(prefix="coop-soak-"), "policy.json")
+    with open(policy, "w") as f:
+        json.dump({"providers": {"openai": {"policy_url": "https://openai.com/enterprise-privacy/",
+                                            "verified_at": "2026-11-02T00:00:00Z"}}}, f)
+    c = Coopd(env={"COOP_GITHUB_WEBHOOK_SECRET": SECRET, "COOP_LOG_LEVEL": "warn", "COOP_RATE_LIMIT": "0",
+                   "OPENAI_API_KEY": "sk-soak-000000000000", "COOP_OPENAI_BASE_URL": emu.url + "/v1",
+                   "COOP_POLICY_FILE": policy})
     out = c.run("import", "--repo", "local/coop", "--git", repo)
     if out.returncode != 0:
         print("import failed:", out.stderr.decode()[-500:])
@@ -65,7 +73,7 @@ def main():
     seq = [0]
 
     def one(conn, i):
-        kind = i % 5
+        kind = i % 6
         if kind == 0:
             with lock:
                 seq[0] += 1
@@ -83,9 +91,17 @@ def main():
         elif kind == 3:
             r = c.get("/v1/history?repo=local/coop&limit=20&path=" + paths[i % len(paths)], conn=conn)
             ok = r.status == 200
-        else:
+        elif kind == 4:
             r = c.get("/metrics" if i % 2 else "/healthz", conn=conn)
             ok = r.status == 200
+        else:
+            body = {"model": "openai/gpt-4o", "stream": bool(i % 4 == 1),
+                    "messages": [{"role": "user", "content": "soak question %d" % i}]}
+            r = c.post("/v1/chat/completions", body, conn=conn)
+            if body["stream"]:
+                ok = r.status == 200 and r.body.rstrip().endswith(b"data: [DONE]")
+            else:
+                ok = r.status == 200 and r.json()["choices"][0]["message"]["content"] == REPLY
         with lock:
             counts[r.status] = counts.get(r.status, 0) + 1
             if not ok:
@@ -119,6 +135,7 @@ def main():
         t.join()
     end_rss, end_fds = sample(c.proc.pid)
     rc = c.stop()
+    emu.stop()
     total = sum(counts.values())
     rss_growth = (end_rss - start_rss) / start_rss
     fd_growth = (end_fds - start_fds) / start_fds
