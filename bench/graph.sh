@@ -20,7 +20,7 @@ DUR=${2:-${BENCH_SECONDS:-10}}
 COMMITS=${COMMITS:-200000}
 FILES=${FILES:-20000}
 QUERIES=20000
-if [ -n "${BENCH_SMOKE:-}" ]; then DUR=1; COMMITS=1000; FILES=100; QUERIES=500; fi
+if [ -n "${BENCH_SMOKE:-}" ]; then DUR=1; COMMITS=300; FILES=50; QUERIES=200; fi
 WORK=${BENCH_GRAPH_DIR:-${TMPDIR:-/tmp}/coop-bench-graph-$COMMITS-$FILES}
 # A smoke run keeps nothing: its history is small and made again each time.
 SMOKE_WORK=""

@@ -16,7 +16,7 @@ set -euo pipefail
 BUILD=${1:-build}
 NSEQ=${2:-2000}
 NCONC=${3:-6400}
-if [ -n "${BENCH_SMOKE:-}" ]; then NSEQ=100; NCONC=320; BENCH_SKIP_PORTKEY=1; fi
+if [ -n "${BENCH_SMOKE:-}" ]; then NSEQ=50; NCONC=128; BENCH_SKIP_PORTKEY=1; fi
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-router_emu bench-router_load >/dev/null
 LOAD="$BUILD/bench/bench-router_load"

@@ -21,7 +21,7 @@ JOBS_N=${BENCH_JOBS:-100000}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
 BASE_COOPD=${BENCH_BASELINE_COOPD:-}
 BASE_THREADS=${BENCH_BASELINE_HTTP_THREADS:-64}
-[ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=5000
+[ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=1000
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
