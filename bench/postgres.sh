@@ -12,7 +12,9 @@
 set -euo pipefail
 BUILD=${1:-build}
 DUR=${2:-${BENCH_SECONDS:-10}}
-[ -n "${BENCH_SMOKE:-}" ] && DUR=1
+# Connections per wrk; a smoke run keeps few, so its queues drain fast.
+export WRK_CONNS=32
+[ -n "${BENCH_SMOKE:-}" ] && DUR=1 && WRK_CONNS=4
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
@@ -79,7 +81,7 @@ run() {
   local wrks=()
   for i in $(seq "$n"); do
     WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="$name$i" \
-      wrk -t1 -c32 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:${ports[$((i-1))]}/" \
+      wrk -t1 -c"$WRK_CONNS" -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:${ports[$((i-1))]}/" \
       >"$tmp/$name-wrk$i.txt" & wrks+=($!)
   done
   wait "${wrks[@]}"
@@ -140,7 +142,7 @@ def stats(name):
             "proc": int(rows) / (int(span_ms) / 1000.0) if int(span_ms) > 0 else 0.0}
 s = {n: stats(n) for n in ("sqlite", "pg1", "pg2")}
 base = s["sqlite"]
-print("postgres: signed 10 KB GitHub pushes, wrk -t1 -c32 -d%ds per instance," % dur)
+print("postgres: signed 10 KB GitHub pushes, wrk -t1 -c%s -d%ds per instance," % (os.environ["WRK_CONNS"], dur))
 print("          COOP_HTTP_THREADS=32 COOP_WORKERS=2 per instance; durable commits on both engines")
 print("  %-28s %12s %10s %14s %16s %10s" % ("", "acks/s", "ratio", "ack p99 ms", "processed/s", "ratio"))
 for n, label in (("sqlite", "SQLite, 1 instance"), ("pg1", "PostgreSQL, 1 instance"),
