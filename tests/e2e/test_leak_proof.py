@@ -15,8 +15,9 @@ jobs, policy, hosts sync and the CLI commands.
 
 Afterwards every log line, every file of the data directory (the SQLite
 database, its -wal and -shm, read while coopd runs and again after it
-stopped), every row of every table (job rows included), /metrics, every
-API response (bodies and headers) and every CLI output are searched:
+stopped; on PostgreSQL a dump of its schema), every row of every table
+(job rows included), /metrics, every API response (bodies and headers)
+and every CLI output are searched:
   - no secret canary anywhere;
   - no prompt, code or question canary anywhere (they reach only the
     provider, which is checked too, so the canaries are known to be real);
@@ -363,6 +364,7 @@ def test_no_secret_or_content_anywhere():
            "COOP_BITBUCKET_API_URL": hosts.url("/bitbucket/2.0"), "COOP_BITBUCKET_TOKEN": HOST_TOKENS["bitbucket"],
            "COOP_SLACK_API_URL": hosts.url("/slack/api"), "COOP_SLACK_BOT_TOKEN": HOST_TOKENS["slack"]}
     col = Collected()
+    c = None
     try:
         c = Coopd(env=env, data_dir=data_dir)
         col.run(c, "migrate")
@@ -390,6 +392,7 @@ def test_no_secret_or_content_anywhere():
             while not hosts.seen("github", "/contents/") and time.time() < deadline:
                 time.sleep(0.1)
             live_files = data_files(data_dir)
+            live_store = [("store (running)", c.store_dump())] if c.schema else []
         finally:
             rc = c.stop()
         assert rc == 0, c.log()[-3000:]
@@ -405,12 +408,16 @@ def test_no_secret_or_content_anywhere():
         col.run(c, "verify", env_path)
 
         stopped_files = data_files(data_dir)
-        rows = db_dump(os.path.join(data_dir, "coop.db"))
-        assert any(w.startswith("coop_jobs") for w, _ in rows) and any(w.startswith("audit") or "audit" in w
-                                                                        for w, _ in rows), \
-            sorted({w for w, _ in rows})
-        assert any(n.startswith("coop.db") for n, _ in live_files)
-        assert any(n.endswith("-wal") for n, _ in live_files + stopped_files), [n for n, _ in live_files]
+        if c.schema:
+            # On PostgreSQL (e2e-pg): a dump of the schema, rows and all.
+            rows = live_store + [("store (stopped)", c.store_dump())]
+            assert all(b"coop_jobs" in d for _, d in rows)
+        else:
+            rows = db_dump(os.path.join(data_dir, "coop.db"))
+            assert any(w.startswith("coop_jobs") for w, _ in rows) and any("audit" in w for w, _ in rows), \
+                sorted({w for w, _ in rows})
+            assert any(n.startswith("coop.db") for n, _ in live_files)
+            assert any(n.endswith("-wal") for n, _ in live_files + stopped_files), [n for n, _ in live_files]
         places = ([("log", log.encode())] + [("file %s (running)" % n, d) for n, d in live_files] +
                   [("file %s (stopped)" % n, d) for n, d in stopped_files] + rows + col.cli)
         metrics = [(w, d) for w, d in col.responses if w == "/metrics"]
@@ -432,6 +439,8 @@ def test_no_secret_or_content_anywhere():
     finally:
         emu.stop()
         hosts.stop()
+        if c is not None:
+            c.drop_store()
         shutil.rmtree(data_dir, ignore_errors=True)
         shutil.rmtree(repo_dir, ignore_errors=True)
 
