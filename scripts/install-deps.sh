@@ -9,7 +9,7 @@ PACKAGES=(
   libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev libjson-c-dev
   libsqlite3-dev libpq-dev postgresql libssl-dev
   libvectorscan-dev libpcre2-dev libcmocka-dev
-  openssl git curl python3 wrk
+  openssl git curl python3 wrk time
   chromium
 )
 
