@@ -156,6 +156,9 @@ coop_err coop_store_open(const char *url, int pool_size, struct coop_store **out
 void coop_store_close(struct coop_store *store);
 enum coop_store_dialect coop_store_dialect(const struct coop_store *store);
 const char *coop_store_backend_name(const struct coop_store *store);
+/* A number no other store opened by this process shares (even one opened
+ * after this one is closed), for in-memory caches keyed by store. */
+uint64_t coop_store_serial(const struct coop_store *store);
 
 /* Applies every migration not yet applied; *applied (may be NULL) counts them. */
 coop_err coop_store_migrate(struct coop_store *store, int *applied /* OUT */);

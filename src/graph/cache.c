@@ -3,6 +3,13 @@
  * a directory) and parsed CODEOWNERS are kept in memory, keyed by the
  * repository's version (bumped by every commit), so repeated questions
  * cost one indexed read of that version. Any thread may call in.
+ *
+ * Finished answers to per-file questions (a page of history) are kept the
+ * same way, in a direct-mapped table with a bounded size per answer, so
+ * that memory stays under ANSWER_SLOTS * ANSWER_MAX. Every question still
+ * reads the repository's version from the store in its own transaction,
+ * so an answer is only reused while the data it came from is unchanged,
+ * whichever instance wrote the change.
  */
 #include "cache_int.h"
 
@@ -25,6 +32,25 @@ struct co_slot {
 };
 static struct co_slot *co_slots[CO_SLOTS];
 static unsigned co_next;
+
+#define ANSWER_SLOTS 256
+#define ANSWER_MAX (16 * 1024)
+#define ANSWER_LOCKS 8
+
+struct answer {
+    uint64_t store;
+    int64_t repo, version;
+    size_t key_len, len;
+    char *key; /* key_len bytes, then the text, in one allocation */
+    char *text;
+};
+static struct answer *answers[ANSWER_SLOTS];
+/* Striped so that the HTTP threads rarely wait for each other. */
+static pthread_mutex_t answer_locks[ANSWER_LOCKS] = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER,
+};
 
 void coop_graph_scan_put_(struct coop_graph_scan_ *s)
 {
@@ -142,8 +168,70 @@ void coop_graph_co_put_(struct coop_graph_co_ref_ *ref)
         co_free(s);
 }
 
+static unsigned answer_slot(uint64_t store, int64_t repo, const char *key, size_t key_len)
+{
+    uint64_t h = 1469598103934665603ULL ^ store ^ ((uint64_t)repo << 32);
+    for (size_t i = 0; i < key_len; i++)
+        h = (h ^ (unsigned char)key[i]) * 1099511628211ULL;
+    return (unsigned)(h % ANSWER_SLOTS);
+}
+
+bool coop_graph_answer_get_(uint64_t store, int64_t repo, int64_t version, const char *key,
+                            size_t key_len, struct coop_buf *out)
+{
+    unsigned i = answer_slot(store, repo, key, key_len);
+    pthread_mutex_t *lock_i = &answer_locks[i % ANSWER_LOCKS];
+    bool hit = false;
+    pthread_mutex_lock(lock_i);
+    const struct answer *a = answers[i];
+    if (a && a->store == store && a->repo == repo && a->version == version &&
+        a->key_len == key_len && memcmp(a->key, key, key_len) == 0)
+        hit = coop_buf_append(out, a->text, a->len) == COOP_ERR_OK;
+    pthread_mutex_unlock(lock_i);
+    return hit;
+}
+
+void coop_graph_answer_keep_(uint64_t store, int64_t repo, int64_t version, const char *key,
+                             size_t key_len, const char *text, size_t len)
+{
+    if (len > ANSWER_MAX || key_len > ANSWER_MAX)
+        return;
+    struct answer *a = malloc(sizeof *a + key_len + len);
+    if (!a)
+        return;
+    a->store = store;
+    a->repo = repo;
+    a->version = version;
+    a->key_len = key_len;
+    a->len = len;
+    a->key = (char *)(a + 1);
+    a->text = a->key + key_len;
+    memcpy(a->key, key, key_len);
+    memcpy(a->text, text, len);
+    unsigned i = answer_slot(store, repo, key, key_len);
+    pthread_mutex_t *lock_i = &answer_locks[i % ANSWER_LOCKS];
+    pthread_mutex_lock(lock_i);
+    struct answer *old = answers[i];
+    answers[i] = a;
+    pthread_mutex_unlock(lock_i);
+    free(old);
+}
+
+static void answers_clear(void)
+{
+    for (unsigned i = 0; i < ANSWER_SLOTS; i++) {
+        pthread_mutex_t *lock_i = &answer_locks[i % ANSWER_LOCKS];
+        pthread_mutex_lock(lock_i);
+        struct answer *old = answers[i];
+        answers[i] = NULL;
+        pthread_mutex_unlock(lock_i);
+        free(old);
+    }
+}
+
 void coop_graph_cache_clear_(void)
 {
+    answers_clear();
     struct coop_graph_scan_ *tf[TF_SLOTS];
     struct co_slot *co[CO_SLOTS];
     bool free_co[CO_SLOTS] = {0};

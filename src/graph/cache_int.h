@@ -41,4 +41,13 @@ struct coop_codeowners *coop_graph_co_parsed_(struct coop_graph_co_ref_ *ref,
                                               const char **file /* OUT */);
 void coop_graph_co_put_(struct coop_graph_co_ref_ *ref);
 
+/* Finished answers (JSON text) to questions about one repository, keyed by
+ * (store serial, repository, its version, the question as key). Appends
+ * the answer to out and returns true on a hit. */
+bool coop_graph_answer_get_(uint64_t store, int64_t repo, int64_t version, const char *key,
+                            size_t key_len, struct coop_buf *out);
+/* Keeps a copy of text; answers above a size bound are not kept. */
+void coop_graph_answer_keep_(uint64_t store, int64_t repo, int64_t version, const char *key,
+                             size_t key_len, const char *text, size_t len);
+
 #endif

@@ -727,7 +727,20 @@ coop_err coop_graph_history_text(struct coop_store *s, const struct coop_graph_q
     struct repo_row repo;
     int64_t file = 0;
     struct history_ctx h = {.out = out, .limit = limit};
-    if ((err = find_repo(c, q->repo, &repo, what)) || (err = file_of(c, repo.id, path, &file)))
+    char key[MAX_PATH_LEN + 64];
+    int key_len = 0;
+    uint64_t store = coop_store_serial(s);
+    if ((err = find_repo(c, q->repo, &repo, what)))
+        goto done;
+    /* A page of history changes only with the repository's version (new
+     * commits, people merged or renamed), read above in this transaction. */
+    key_len = snprintf(key, sizeof key, "history %lld %lld %s", (long long)limit,
+                       (long long)cursor, path);
+    coop_buf_reset(out);
+    if (coop_graph_answer_get_(store, repo.id, repo.version, key, (size_t)key_len, out))
+        goto done;
+    coop_buf_reset(out);
+    if ((err = file_of(c, repo.id, path, &file)))
         goto done;
     if (!file) {
         *what = "path";
@@ -754,6 +767,9 @@ coop_err coop_graph_history_text(struct coop_store *s, const struct coop_graph_q
         err = coop_buf_printf(out, "],\"next_cursor\":\"%lld\"}", (long long)h.last_id);
     else if (!err)
         err = coop_buf_puts(out, "],\"next_cursor\":null}");
+    if (!err)
+        coop_graph_answer_keep_(store, repo.id, repo.version, key, (size_t)key_len, out->data,
+                                out->len);
 done:
     coop_graph_read_end_(s, c);
     return err;

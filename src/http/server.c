@@ -115,6 +115,25 @@ static bool request_id_ok(const char *s)
     return n >= 8;
 }
 
+/* A request id needs to be unique, not secret (clients may send their own,
+ * and nothing keys on it): 32 hex digits, a random half drawn once per
+ * thread and a per-thread counter, so that a request costs no getrandom(2)
+ * call. Ids from different threads, restarts and instances differ by the
+ * random half. */
+static void new_request_id(char out[33])
+{
+    static _Thread_local char prefix[17];
+    static _Thread_local uint64_t counter;
+    static const char hex[] = "0123456789abcdef";
+    if (!prefix[0])
+        coop_random_hex(prefix, 8);
+    uint64_t n = ++counter;
+    memcpy(out, prefix, 16);
+    for (int i = 31; i >= 16; i--, n >>= 4)
+        out[i] = hex[n & 15];
+    out[32] = '\0';
+}
+
 /* ---- responses ------------------------------------------------------------ */
 
 static void add_common_headers(struct MHD_Response *r, const struct request_state *st,
@@ -225,7 +244,7 @@ static struct request_state *begin_request(struct coop_http_server *srv,
     if (rid && request_id_ok(rid))
         coop_strlcpy(st->request_id, rid, sizeof st->request_id);
     else
-        coop_random_hex(st->request_id, 16);
+        new_request_id(st->request_id);
     st->req.request_id = st->request_id;
     coop_buf_init(&st->body, 0);
     atomic_fetch_add(&srv->inflight, 1);

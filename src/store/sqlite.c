@@ -9,6 +9,7 @@
  */
 #include "coop/store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,8 +94,21 @@ static void sq_disconnect(void *conn)
     free(c);
 }
 
+/* Debian's SQLite keeps memory statistics, which puts one process-wide
+ * mutex around every allocation it makes: the pooled connections of the
+ * HTTP threads then contend on it for each query. Nothing here reads those
+ * statistics. The setting only takes before SQLite initializes; if another
+ * part of the process initialized it first, it stays as it was. */
+static void configure_once(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_initialize();
+}
+
 static coop_err sq_connect(const char *url, void **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, configure_once);
     struct sqlite_conn *c = calloc(1, sizeof *c);
     if (!c)
         return COOP_ERR_NOMEM;

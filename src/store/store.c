@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -26,6 +27,7 @@ struct coop_store {
     struct coop_conn *free_list;
     int open_conns;
     int max_conns;
+    uint64_t serial;
 };
 
 const struct coop_store_ops *const coop_store_backends[] = {
@@ -97,6 +99,8 @@ coop_err coop_store_open(const char *url, int pool_size, struct coop_store **out
     s->ops = ops;
     s->url = strdup(url);
     s->max_conns = ops->max_connections(url, pool_size < 1 ? 1 : pool_size);
+    static atomic_uint_fast64_t serials;
+    s->serial = atomic_fetch_add(&serials, 1) + 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->available, NULL);
     if (!s->url) {
@@ -143,6 +147,11 @@ enum coop_store_dialect coop_store_dialect(const struct coop_store *store)
 const char *coop_store_backend_name(const struct coop_store *store)
 {
     return store->ops->name;
+}
+
+uint64_t coop_store_serial(const struct coop_store *store)
+{
+    return store->serial;
 }
 
 coop_err coop_store_acquire(struct coop_store *store, struct coop_conn **out)

@@ -466,6 +466,69 @@ static void test_login_first_person_gets_real_name(void **state)
     assert_string_equal(a.name, "Frank Moe");
 }
 
+/* ---- kept answers ------------------------------------------------------------ */
+
+static const char *history_author(const char *repo, const char *path, size_t i)
+{
+    static char name[64];
+    struct json_object *o = ask(coop_graph_history, repo, path, 0);
+    char key[32];
+    snprintf(key, sizeof key, "commits.%zu.author", i);
+    snprintf(name, sizeof name, "%s|%zu", gets_(o, key), glen(o, "commits"));
+    json_object_put(o);
+    return name;
+}
+
+static coop_err merge_tx(struct coop_conn *c, void *ctx)
+{
+    int64_t keep, drop;
+    coop_err err =
+        coop_graph_person_resolve(c, "github.com", "grace", "grace@example.com", NULL, &keep);
+    if (!err)
+        err = coop_graph_person_resolve(c, "github.com", "heidi", "heidi@example.com", NULL,
+                                        &drop);
+    return err ? err : coop_graph_person_merge(c, keep, drop);
+}
+
+/* A page of history asked twice is answered from memory, and stops being
+ * so as soon as a commit arrives or an author becomes someone else. */
+static void test_history_answer_follows_changes(void **state)
+{
+    const char *r = "test/kept";
+    commit(r, "k1", "grace", T0 + 1, "A:k.c");
+    assert_string_equal(history_author(r, "k.c", 0), "grace|1");
+    assert_string_equal(history_author(r, "k.c", 0), "grace|1");
+    commit(r, "k2", "heidi", T0 + 2, "M:k.c");
+    assert_string_equal(history_author(r, "k.c", 0), "heidi|2");
+    assert_int_equal(coop_store_tx(store, true, merge_tx, NULL), COOP_ERR_OK);
+    assert_string_equal(history_author(r, "k.c", 0), "grace|2");
+}
+
+/* Two stores holding the same repository id at the same version do not
+ * share answers. */
+static void test_history_answer_per_store(void **state)
+{
+    struct coop_store *kept = store, *other[2];
+    const char *who[2] = {"ivan", "judy"};
+    char want[2][64];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(coop_store_open("memory", 1, &other[i]), COOP_ERR_OK);
+        assert_int_equal(coop_store_migrate(other[i], NULL), COOP_ERR_OK);
+        store = other[i];
+        commit("test/same", "s1", who[i], T0, "A:s.c");
+        snprintf(want[i], sizeof want[i], "%s|1", who[i]);
+    }
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 2; i++) {
+            store = other[i];
+            assert_string_equal(history_author("test/same", "s.c", 0), want[i]);
+        }
+    }
+    store = kept;
+    coop_store_close(other[0]);
+    coop_store_close(other[1]);
+}
+
 struct review_args {
     const char *first, *second;
     int64_t t_first, t_second;
@@ -533,6 +596,8 @@ int main(void)
         cmocka_unit_test(test_out_of_order_add_sets_creator),
         cmocka_unit_test(test_login_first_person_gets_real_name),
         cmocka_unit_test(test_reviewer_state_any_order),
+        cmocka_unit_test(test_history_answer_follows_changes),
+        cmocka_unit_test(test_history_answer_per_store),
     };
     return run_on_both(tests, sizeof tests / sizeof *tests);
 }
