@@ -13,7 +13,8 @@ repository those pushes build, and LLM calls through /v1/chat/completions
     running or overdue;
   - both audit hash chains verify (API and `coopd audit verify`).
 
-The kill schedule comes from a seed, printed; COOP_CRASH_SEED=N replays it
+Runs on SQLite (e2e/) and on PostgreSQL (e2e-pg/). The kill schedule comes
+from a seed, printed; COOP_CRASH_SEED=N replays it
 (the load's own timing still varies), COOP_CRASH_ROUNDS sets the kills.
 """
 import hashlib
@@ -23,19 +24,21 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from coopd_harness import Coopd, run_tests  # noqa: E402
+from coopd_harness import Coopd, e2e_on_postgres, run_tests  # noqa: E402
 from provider_emulator import REPLY, Emulator  # noqa: E402
 
 GH = "gh-secret-crash-consistency"
 REPO = "github.com/octo/crash"
 WEBHOOK_JOBS = "kind LIKE 'webhook.%' AND kind NOT LIKE '%.purge'"
+# Seconds between one sender's deliveries: PostgreSQL (e2e-pg) processes
+# them more slowly, so it gets fewer.
+PACE = 0.2 if e2e_on_postgres() else 0.05
 POLICY = {"providers": {"openai": {"policy_url": "https://openai.com/enterprise-privacy/",
                                    "verified_at": "2026-11-02T00:00:00Z"}}}
 
@@ -97,7 +100,7 @@ class Load:
     def webhooks(self, k):
         # Paced, so the backlog the last start must process stays small.
         n = k * 1000000
-        while not self.stop.wait(0.05):
+        while not self.stop.wait(PACE):
             n += 1
             self.deliver(n)
 
@@ -162,20 +165,16 @@ def answer_text(body, stream):
         return None
 
 
-def db(data_dir):
-    return sqlite3.connect(os.path.join(data_dir, "coop.db"), timeout=30)
-
-
-def wait_drained(data_dir, timeout=120):
+def wait_drained(c, timeout=180):
     """Waits until no job is running or due, and every webhook job finished."""
     deadline = time.time() + timeout
     while True:
         now_ms = int(time.time() * 1000)
-        with db(data_dir) as conn:
-            busy = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state = 'running'"
-                                " OR (state = 'queued' AND run_at <= ?)", (now_ms,)).fetchone()[0]
-            pending = conn.execute("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')"
-                                   " AND " + WEBHOOK_JOBS).fetchone()[0]
+        [[busy]] = c.sql("SELECT COUNT(*) FROM coop_jobs WHERE state = 'running'"
+                         " OR (state = 'queued' AND run_at <= %d)" % now_ms)
+        [[pending]] = c.sql("SELECT COUNT(*) FROM coop_jobs WHERE state IN ('queued','running')"
+                            " AND " + WEBHOOK_JOBS)
+        busy, pending = int(busy), int(pending)
         if busy == 0 and pending == 0:
             return
         if time.time() > deadline:
@@ -255,13 +254,12 @@ def test_sigkill_at_random_points_under_mixed_load():
             assert load.deliver(load.sent[d]), "redelivery of %s refused" % d
 
         t_drain = time.time()
-        wait_drained(data_dir)
+        wait_drained(final)
         print("  queue drained in %.1f s" % (time.time() - t_drain), flush=True)
-        with db(data_dir) as conn:
-            rows = conn.execute("SELECT d.delivery, p.process_count FROM coop_webhook_deliveries d"
-                                " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id").fetchall()
-            jobs = conn.execute("SELECT state, COUNT(*) FROM coop_jobs WHERE " + WEBHOOK_JOBS +
-                                " GROUP BY state").fetchall()
+        rows = final.sql("SELECT d.delivery, p.process_count FROM coop_webhook_deliveries d"
+                         " LEFT JOIN coop_webhook_processed p ON p.delivery_id = d.id")
+        jobs = [(s, int(n)) for s, n in final.sql("SELECT state, COUNT(*) FROM coop_jobs WHERE " + WEBHOOK_JOBS +
+                                                  " GROUP BY state")]
         stored = {}
         for d, pc in rows:
             stored[d] = stored.get(d, 0) + 1
@@ -313,6 +311,8 @@ def test_sigkill_at_random_points_under_mixed_load():
         for t in threads:
             t.join(60)
         emu.stop()
+        if started:
+            started[0].drop_store()
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
