@@ -167,6 +167,12 @@ coop_err coop_json_parse(const char *text, size_t len, int max_depth, bool refus
     json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t used = json_tokener_get_parse_end(tok);
+    /* A top-level number ending the input ("1") is incomplete to the
+     * tokener until it sees the end: the NUL it is then given says so. */
+    if (jerr == json_tokener_continue && !obj && used == len) {
+        obj = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+    }
     json_tokener_free(tok);
     if (jerr != json_tokener_success || !obj) {
         json_object_put(obj);

@@ -76,6 +76,15 @@ static void test_json_strict(void **state)
     assert_int_equal(parse("{\"a\":1} x", true), COOP_ERR_INVALID);
     assert_int_equal(parse("\"\xff\"", true), COOP_ERR_INVALID);
     assert_int_equal(parse("", true), COOP_ERR_INVALID);
+    /* A bare number is complete at the end of the input, with or without
+     * whitespace after it; a cut-off one is not. */
+    assert_int_equal(parse("1", true), COOP_ERR_OK);
+    assert_int_equal(parse("1 ", true), COOP_ERR_OK);
+    assert_int_equal(parse("-2.5e3", true), COOP_ERR_OK);
+    assert_int_equal(parse("-", true), COOP_ERR_INVALID);
+    assert_int_equal(parse("1e", true), COOP_ERR_INVALID);
+    assert_int_equal(parse("[1", true), COOP_ERR_INVALID);
+    assert_int_equal(parse("tru", true), COOP_ERR_INVALID);
     char deep[200];
     memset(deep, '[', 100);
     memset(deep + 100, ']', 100);
