@@ -222,6 +222,11 @@ struct coop_graph_query {
 coop_err coop_graph_repos(struct coop_store *s, struct json_object **out /* OUT */);
 coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *q,
                            struct json_object **out /* OUT */, const char **what /* OUT */);
+/* The owners answer as JSON text written into out (reset first), kept in
+ * memory while the repository and its CODEOWNERS are unchanged; with the
+ * clock as time, its recent contributors are those of the current second. */
+coop_err coop_graph_owners_text(struct coop_store *s, const struct coop_graph_query *q,
+                                struct coop_buf *out, const char **what /* OUT */);
 coop_err coop_graph_history(struct coop_store *s, const struct coop_graph_query *q,
                             struct json_object **out /* OUT */, const char **what /* OUT */);
 /* The history answer as JSON text written into out (reset first), without

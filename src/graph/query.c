@@ -557,17 +557,22 @@ static struct json_object *match_json(const char *file, const struct coop_codeow
 
 /* The CODEOWNERS rule(s) for path on the default branch (or the only
  * branch known), parsed once per version. */
-static coop_err codeowners_for(struct coop_conn *c, const struct repo_row *repo, const char *repo_name,
-                               const char *path, struct json_object *out)
+static coop_err co_find(struct coop_conn *c, const struct repo_row *repo, struct co_row *r)
 {
-    struct co_row r = {0};
+    memset(r, 0, sizeof *r);
     coop_err err = coop_conn_query(c,
                                    "SELECT file, version FROM graph_codeowners WHERE repo = ?"
                                    " ORDER BY CASE WHEN branch = ? THEN 0 ELSE 1 END, branch LIMIT 1",
                                    COOP_PARAMS(COOP_PI(repo->id), COOP_PT(repo->default_branch)),
-                                   co_row_cb, &r);
-    if (err && err != COOP_ERR_DUPLICATE)
-        return err;
+                                   co_row_cb, r);
+    return err == COOP_ERR_DUPLICATE ? COOP_ERR_OK : err;
+}
+
+static coop_err codeowners_for(struct coop_conn *c, const struct repo_row *repo, const char *repo_name,
+                               const struct co_row *found, const char *path, struct json_object *out)
+{
+    struct co_row r = *found;
+    coop_err err;
     if (!r.found) {
         json_object_object_add(out, "codeowners", NULL);
         return COOP_ERR_OK;
@@ -605,6 +610,37 @@ static coop_err codeowners_for(struct coop_conn *c, const struct repo_row *repo,
     return COOP_ERR_OK;
 }
 
+/* The owners answer for path, in the transaction c, once the repository
+ * and its CODEOWNERS row are known. */
+static coop_err owners_json(struct coop_conn *c, const struct repo_row *repo,
+                            const struct co_row *co, const struct coop_graph_query *q,
+                            const char *path, int64_t now, struct json_object **out,
+                            const char **what)
+{
+    int64_t file = 0;
+    bool dir = false;
+    coop_err err = file_of(c, repo->id, path, &file);
+    if (!err && !file)
+        err = is_dir(c, repo->id, path, &dir);
+    if (err)
+        return err;
+    if (!file && !dir) {
+        *what = "path";
+        return COOP_ERR_NOT_FOUND;
+    }
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "path", json_object_new_string(path));
+    json_object_object_add(o, "type", json_object_new_string(file ? "file" : "directory"));
+    err = codeowners_for(c, repo, q->repo, co, path, o);
+    if (!err)
+        err = file ? file_owners(c, file, now, o) : dir_owners(c, repo, path, now, o);
+    if (err)
+        json_object_put(o);
+    else
+        *out = o;
+    return err;
+}
+
 coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *q,
                            struct json_object **out, const char **what)
 {
@@ -618,33 +654,53 @@ coop_err coop_graph_owners(struct coop_store *s, const struct coop_graph_query *
     if (err)
         return err;
     struct repo_row repo;
-    int64_t file = 0;
-    bool dir = false;
+    struct co_row co;
+    if (!(err = find_repo(c, q->repo, &repo, what)) && !(err = co_find(c, &repo, &co)))
+        err = owners_json(c, &repo, &co, q, path, query_now(q), out, what);
+    coop_graph_read_end_(s, c);
+    return err;
+}
+
+coop_err coop_graph_owners_text(struct coop_store *s, const struct coop_graph_query *q,
+                                struct coop_buf *out, const char **what)
+{
+    char path[MAX_PATH_LEN];
+    *what = "path";
+    if (!q->path || normalize(q->path, path, sizeof path))
+        return COOP_ERR_INVALID;
+    struct coop_conn *c;
+    coop_err err = coop_graph_read_begin_(s, &c);
+    if (err)
+        return err;
+    struct repo_row repo;
+    struct co_row co;
+    if ((err = find_repo(c, q->repo, &repo, what)) || (err = co_find(c, &repo, &co)))
+        goto done;
+    /* The answer changes with the repository's version (commits, people),
+     * the CODEOWNERS version in force, and the time (recent contributors
+     * are those of the last 90 days): on the clock, the time is taken to
+     * the second, so one answer serves a second's questions. */
+    int64_t now = query_now(q);
+    if (!q->now_ms)
+        now -= now % 1000;
+    char key[MAX_PATH_LEN + 96];
+    int key_len = snprintf(key, sizeof key, "owners %lld %lld %s", (long long)(co.found ? co.version : -1),
+                           (long long)now, path);
+    uint64_t store = coop_store_serial(s);
+    coop_buf_reset(out);
+    if (coop_graph_answer_get_(store, repo.id, repo.version, key, (size_t)key_len, out))
+        goto done;
+    coop_buf_reset(out);
     struct json_object *o = NULL;
-    if ((err = find_repo(c, q->repo, &repo, what)))
+    if ((err = owners_json(c, &repo, &co, q, path, now, &o, what)))
         goto done;
-    if ((err = file_of(c, repo.id, path, &file)))
-        goto done;
-    if (!file && (err = is_dir(c, repo.id, path, &dir)))
-        goto done;
-    if (!file && !dir) {
-        *what = "path";
-        err = COOP_ERR_NOT_FOUND;
-        goto done;
-    }
-    o = json_object_new_object();
-    json_object_object_add(o, "path", json_object_new_string(path));
-    json_object_object_add(o, "type", json_object_new_string(file ? "file" : "directory"));
-    err = codeowners_for(c, &repo, q->repo, path, o);
-    if (!err)
-        err = file ? file_owners(c, file, query_now(q), o)
-                   : dir_owners(c, &repo, path, query_now(q), o);
+    size_t len;
+    const char *text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    if (!(err = coop_buf_append(out, text, len)))
+        coop_graph_answer_keep_(store, repo.id, repo.version, key, (size_t)key_len, text, len);
+    json_object_put(o);
 done:
     coop_graph_read_end_(s, c);
-    if (err)
-        json_object_put(o);
-    else
-        *out = o;
     return err;
 }
 

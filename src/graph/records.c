@@ -89,9 +89,20 @@ coop_err coop_graph_codeowners_set(struct coop_conn *c, const char *repo, const 
     coop_err err = coop_graph_repo_ensure(c, repo, &id);
     if (err)
         return err;
-    if (!text)
-        return coop_conn_exec(c, "DELETE FROM graph_codeowners WHERE repo = ? AND branch = ?",
-                              COOP_PARAMS(COOP_PI(id), COOP_PT(branch)), NULL);
+    if (!text) {
+        /* A later CODEOWNERS may get the removed one's version number again:
+         * the repository's version moves, so that answers kept under the
+         * old one are not served, and this instance's parsed copy goes. */
+        int64_t removed = 0;
+        err = coop_conn_exec(c, "DELETE FROM graph_codeowners WHERE repo = ? AND branch = ?",
+                             COOP_PARAMS(COOP_PI(id), COOP_PT(branch)), &removed);
+        if (!err && removed) {
+            err = coop_conn_exec(c, "UPDATE graph_repos SET version = version + 1 WHERE id = ?",
+                                 COOP_PARAMS(COOP_PI(id)), NULL);
+            coop_graph_cache_clear_();
+        }
+        return err;
+    }
     int64_t version = 0;
     err = coop_conn_query_int(c, "SELECT COALESCE(MAX(version), 0) + 1 FROM graph_codeowners",
                               COOP_NOPARAMS, &version);

@@ -97,12 +97,15 @@ static void repos(struct coop_http_request *req, struct coop_http_response *res,
         run_query(req, res, ctx, fn);                                                              \
     }
 
-QUERY_HANDLER(owners, coop_graph_owners)
-/* History is the most asked question: its JSON is written straight into
- * the response body. */
-static void history(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+typedef coop_err (*text_fn)(struct coop_store *, const struct coop_graph_query *,
+                            struct coop_buf *, const char **);
+
+/* Owners and history are the most asked questions: their JSON text is
+ * written straight into the response body (often from the graph's kept
+ * answers). */
+static void run_text_query(struct coop_http_request *req, struct coop_http_response *res,
+                           struct coop_app *app, text_fn fn)
 {
-    struct coop_app *app = ctx;
     struct coop_graph_query q = {
         .repo = coop_http_query(req, "repo"),
         .path = coop_http_query(req, "path"),
@@ -115,7 +118,7 @@ static void history(struct coop_http_request *req, struct coop_http_response *re
         return;
     }
     const char *what = NULL;
-    coop_err err = coop_graph_history_text(app->store, &q, &res->body, &what);
+    coop_err err = fn(app->store, &q, &res->body, &what);
     if (!err) {
         res->status = 200;
         res->content_type = NULL;
@@ -123,6 +126,16 @@ static void history(struct coop_http_request *req, struct coop_http_response *re
     }
     coop_buf_reset(&res->body);
     answer(req, res, err, what, NULL);
+}
+
+static void owners(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    run_text_query(req, res, ctx, coop_graph_owners_text);
+}
+
+static void history(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
+{
+    run_text_query(req, res, ctx, coop_graph_history_text);
 }
 
 QUERY_HANDLER(coupling, coop_graph_coupling)

@@ -529,6 +529,65 @@ static void test_history_answer_per_store(void **state)
     coop_store_close(other[1]);
 }
 
+struct co_args {
+    const char *text;
+};
+
+static coop_err co_set_tx(struct coop_conn *c, void *ctx)
+{
+    const struct co_args *a = ctx;
+    return coop_graph_codeowners_set(c, "test/kept-owners", "main", "CODEOWNERS", a->text);
+}
+
+/* The owners answer as the endpoint serves it: recent contributors, first
+ * author and CODEOWNERS owner, as "recent|person|owner". */
+static const char *owners_summary(int64_t now)
+{
+    static char out[128];
+    struct coop_graph_query q = {.repo = "test/kept-owners", .path = "o.c", .now_ms = now};
+    struct coop_buf b;
+    const char *what;
+    coop_buf_init(&b, 1 << 20);
+    assert_int_equal(coop_graph_owners_text(store, &q, &b, &what), COOP_ERR_OK);
+    struct json_object *o = NULL;
+    assert_int_equal(coop_json_parse(b.data, b.len, 16, false, &o), COOP_ERR_OK);
+    struct json_object *tree = ask(coop_graph_owners, q.repo, q.path, now);
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        json_object_to_json_string_ext(tree, JSON_C_TO_STRING_PLAIN));
+    snprintf(out, sizeof out, "%zu|%s|%s", glen(o, "recent_contributors"),
+             gets_(o, "authors.0.person"), gets_(o, "codeowners.owners.0"));
+    json_object_put(tree);
+    json_object_put(o);
+    coop_buf_dispose(&b);
+    return out;
+}
+
+/* The kept owners answer follows commits, CODEOWNERS (set, changed,
+ * removed) and the time. */
+static void test_owners_answer_follows_changes(void **state)
+{
+    commit("test/kept-owners", "o1", "kate", T0, "A:o.c");
+    const int64_t now = T0 + DAY;
+    assert_string_equal(owners_summary(now), "1|kate|(absent)");
+    assert_string_equal(owners_summary(now), "1|kate|(absent)");
+    commit("test/kept-owners", "o2", "leo", T0 + 1, "M:o.c");
+    assert_string_equal(owners_summary(now), "2|kate|(absent)");
+    /* 90 days after leo's change, kate's is out of the window */
+    assert_string_equal(owners_summary(T0 + 90 * DAY + 1), "1|kate|(absent)");
+    struct co_args a = {"* @team-a\n"};
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|@team-a");
+    a.text = "* @team-b\n";
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|@team-b");
+    a.text = NULL;
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|(absent)");
+    a.text = "* @team-c\n";
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|@team-c");
+}
+
 struct review_args {
     const char *first, *second;
     int64_t t_first, t_second;
@@ -598,6 +657,7 @@ int main(void)
         cmocka_unit_test(test_reviewer_state_any_order),
         cmocka_unit_test(test_history_answer_follows_changes),
         cmocka_unit_test(test_history_answer_per_store),
+        cmocka_unit_test(test_owners_answer_follows_changes),
     };
     return run_on_both(tests, sizeof tests / sizeof *tests);
 }
