@@ -42,6 +42,13 @@ struct coop_audit_row {
 /* Appends one row (and extends the chain) in its own transaction. */
 coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row *row);
 
+/* Appends n rows, in order, in one transaction: all of them or none (a row
+ * with a field too long for its column refuses the batch). At most
+ * COOP_AUDIT_BATCH_MAX rows. */
+#define COOP_AUDIT_BATCH_MAX 256
+coop_err coop_audit_append_many(struct coop_store *store, const struct coop_audit_row *rows,
+                                size_t n);
+
 /*
  * Appends one entry to the config-change log (and its chain) in its own
  * transaction: who (a token id, "env", "dev" or "startup"), what changed (a

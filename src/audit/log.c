@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ZERO64 "'0000000000000000000000000000000000000000000000000000000000000000'"
@@ -98,17 +99,19 @@ static bool too_long(const char *s, size_t max)
     return s && strnlen(s, max + 1) > max;
 }
 
-coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row *row)
+#define LLM_COLUMNS 16
+
+/* The row's values in audit_log's column order; COOP_ERR_INVALID when a
+ * field is longer than its column allows. */
+static coop_err row_values(const struct coop_audit_row *row, int64_t now,
+                           struct audit_value v[LLM_COLUMNS])
 {
-    if (!store || !row)
-        return COOP_ERR_INVALID;
     if (too_long(row->customer, 128) || too_long(row->provider, 64) || too_long(row->model, 256) ||
         too_long(row->request_id, 128) || too_long(row->status, 32) ||
         too_long(row->zero_retention, 512) || too_long(row->sanitizer_counts, 8192) ||
         too_long(row->target, 320) || too_long(row->route, 4096))
         return COOP_ERR_INVALID;
-    int64_t now = coop_clock_now_ms();
-    const struct audit_value v[] = {
+    const struct audit_value values[] = {
         text(row->customer),
         text(row->provider),
         text(row->model),
@@ -126,11 +129,52 @@ coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row
         integer(row->attempts),
         text(row->route),
     };
-    _Static_assert(sizeof v / sizeof *v == 16, "one value per column of audit_log");
-    struct append_ctx a = {&audit_chain_llm, v, now};
-    coop_err err = coop_store_tx(store, true, append_tx, &a);
+    _Static_assert(sizeof values / sizeof *values == LLM_COLUMNS,
+                   "one value per column of audit_log");
+    memcpy(v, values, sizeof values);
+    return COOP_ERR_OK;
+}
+
+coop_err coop_audit_append(struct coop_store *store, const struct coop_audit_row *row)
+{
+    return coop_audit_append_many(store, row, 1);
+}
+
+struct many_ctx {
+    const struct audit_value (*v)[LLM_COLUMNS];
+    size_t n;
+    int64_t recorded_at;
+};
+
+static coop_err many_tx(struct coop_conn *conn, void *ctx)
+{
+    struct many_ctx *m = ctx;
+    coop_err err = COOP_ERR_OK;
+    for (size_t i = 0; !err && i < m->n; i++)
+        err = audit_chain_append(conn, &audit_chain_llm, m->v[i], m->recorded_at);
+    return err;
+}
+
+coop_err coop_audit_append_many(struct coop_store *store, const struct coop_audit_row *rows,
+                                size_t n)
+{
+    if (!store || (!rows && n) || n > COOP_AUDIT_BATCH_MAX)
+        return COOP_ERR_INVALID;
+    if (n == 0)
+        return COOP_ERR_OK;
+    struct audit_value(*v)[LLM_COLUMNS] = calloc(n, sizeof *v);
+    if (!v)
+        return COOP_ERR_NOMEM;
+    int64_t now = coop_clock_now_ms();
+    coop_err err = COOP_ERR_OK;
+    for (size_t i = 0; !err && i < n; i++)
+        err = row_values(&rows[i], now, v[i]);
+    struct many_ctx m = {(const struct audit_value(*)[LLM_COLUMNS])v, n, now};
+    if (!err)
+        err = coop_store_tx(store, true, many_tx, &m);
+    free(v);
     if (err)
-        coop_log_error("audit row not written", COOP_F_ERR(err));
+        coop_log_error("audit row not written", COOP_F_ERR(err), COOP_F_INT("rows", (int64_t)n));
     return err;
 }
 

@@ -1,8 +1,13 @@
 /*
  * The router's audit rows go through one writer thread: the router thread
- * and the HTTP threads queue a copy and move on, the writer appends each
- * row with coop_audit_append (one durable transaction each). Rows are
- * metadata only: never a key, a prompt, a response or code.
+ * and the HTTP threads queue a copy and move on, the writer appends what
+ * has queued up in one durable transaction (coop_audit_append_many). Rows
+ * are metadata only: never a key, a prompt, a response or code.
+ *
+ * An answer is not complete before its audit row is durable: a call's last
+ * bytes (or just the end of its stream) travel with the row, and the writer
+ * sends them once the row is committed. A crash can cut an answer short; it
+ * cannot leave an answer delivered and unaudited.
  */
 #include "router_int.h"
 
@@ -21,6 +26,13 @@ struct audit_item {
     char target[160];
     char *sanitizer_counts;
     char *route;
+    /* The answer's end, sent once the row is written (stream NULL: none). */
+    struct coop_http_stream *stream;
+    bool reply; /* data is the answer's last bytes (else the stream just ends) */
+    unsigned status;
+    const char *content_type; /* a string literal */
+    char *data;
+    size_t len;
 };
 
 struct audit_queue {
@@ -33,15 +45,39 @@ struct audit_queue {
     bool stop;
 };
 
-static void write_item(struct audit_queue *q, struct audit_item *it)
+static void release(struct audit_item *it)
 {
-    coop_err err = coop_audit_append(q->store, &it->row);
-    if (err)
-        coop_log_error("audit row not written", COOP_F_ERR(err),
-                       COOP_F_STR("request_id", it->request_id));
+    if (it->stream) {
+        if (it->reply)
+            coop_http_stream_reply(it->stream, it->status, it->content_type, it->data, it->len);
+        else
+            coop_http_stream_end(it->stream);
+    }
+    free(it->data);
     free(it->sanitizer_counts);
     free(it->route);
     free(it);
+}
+
+/* Writes the rows of a list (in order, one transaction), then sends the
+ * answers they hold back and frees the list. A batch the store refuses is
+ * written row by row, so one bad row loses only itself. */
+static void write_list(struct audit_queue *q, struct audit_item *list, size_t n)
+{
+    struct coop_audit_row rows[COOP_AUDIT_BATCH_MAX];
+    size_t k = 0;
+    for (struct audit_item *it = list; it && k < COOP_AUDIT_BATCH_MAX; it = it->next)
+        rows[k++] = it->row;
+    coop_err err = n == k ? coop_audit_append_many(q->store, rows, k) : COOP_ERR_INVALID;
+    if (err)
+        for (struct audit_item *it = list; it; it = it->next)
+            if (coop_audit_append(q->store, &it->row))
+                coop_log_error("audit row not written", COOP_F_STR("request_id", it->request_id));
+    while (list) {
+        struct audit_item *next = list->next;
+        release(list);
+        list = next;
+    }
 }
 
 static void *writer(void *arg)
@@ -53,13 +89,20 @@ static void *writer(void *arg)
             pthread_cond_wait(&q->cond, &q->lock);
         if (!q->head && q->stop)
             break;
-        struct audit_item *it = q->head;
-        q->head = it->next;
+        /* Up to a batch's worth, in queue order. */
+        struct audit_item *list = q->head, *last = list;
+        size_t n = 1;
+        while (last->next && n < COOP_AUDIT_BATCH_MAX) {
+            last = last->next;
+            n++;
+        }
+        q->head = last->next;
+        last->next = NULL;
         if (!q->head)
             q->tail = NULL;
-        q->n--;
+        q->n -= n;
         pthread_mutex_unlock(&q->lock);
-        write_item(q, it);
+        write_list(q, list, n);
         pthread_mutex_lock(&q->lock);
     }
     pthread_mutex_unlock(&q->lock);
@@ -92,10 +135,28 @@ coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out)
 
 void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row)
 {
+    audit_queue_push_answer(q, row, NULL);
+}
+
+void audit_queue_push_answer(struct audit_queue *q, const struct coop_audit_row *row,
+                             struct router_answer_end *end)
+{
     struct audit_item *it = calloc(1, sizeof *it);
     if (!it) {
         coop_log_error("audit row dropped: out of memory");
+        if (end && end->stream) /* the answer still ends, cut short */
+            coop_http_stream_end(end->stream);
+        if (end)
+            free(end->data);
         return;
+    }
+    if (end) {
+        it->stream = end->stream;
+        it->reply = end->reply;
+        it->status = end->status;
+        it->content_type = end->content_type;
+        it->data = end->data;
+        it->len = end->len;
     }
     it->row = *row;
     COPY(customer);
@@ -114,7 +175,7 @@ void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row)
     if (q->n >= AUDIT_QUEUE_MAX) {
         /* The store cannot keep up: write this one here rather than drop it. */
         pthread_mutex_unlock(&q->lock);
-        write_item(q, it);
+        write_list(q, it, 1);
         return;
     }
     if (q->tail)
@@ -176,8 +237,21 @@ void router_finish_audit(struct call *call)
     char labels[96];
     snprintf(labels, sizeof labels, "provider=\"%s\",status=\"%s\"", call->provider, call->status);
     coop_metric_inc("coop_llm_requests_total", "LLM requests by provider and outcome", labels);
-    if (r->audit)
-        audit_queue_push(r->audit, &row);
+    struct router_answer_end end = call->end;
+    end.stream = call->stream;
+    call->stream = NULL;
+    call->end.data = NULL;
+    if (r->audit) {
+        audit_queue_push_answer(r->audit, &row, &end);
+    } else if (end.stream) {
+        if (end.reply)
+            coop_http_stream_reply(end.stream, end.status, end.content_type, end.data, end.len);
+        else
+            coop_http_stream_end(end.stream);
+        free(end.data);
+    } else {
+        free(end.data);
+    }
     free(route);
     usage_count(r->usage, call->customer, call->token_id, call->provider, call->model,
                 strcmp(call->status, "ok") == 0, call->t.input_tokens, call->t.output_tokens);

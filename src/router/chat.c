@@ -44,6 +44,18 @@ static void error_body(struct coop_buf *b, const char *code, const char *message
     coop_buf_puts(b, "}}");
 }
 
+/* Keeps the answer's last bytes in the call: router_finish_audit sends
+ * them once the audit row is written. */
+static void hold_answer(struct call *call, unsigned status, const char *content_type,
+                        struct coop_buf *b)
+{
+    free(call->end.data);
+    call->end.data = coop_buf_steal(b, &call->end.len);
+    call->end.reply = call->end.data != NULL;
+    call->end.status = status;
+    call->end.content_type = content_type;
+}
+
 /* Answers with a JSON error before anything was sent, or, once a stream
  * has started, with an error event; either way the answer ends here. */
 static void fail_call(struct call *call, unsigned status, const char *code, const char *message)
@@ -59,17 +71,16 @@ static void fail_call(struct call *call, unsigned status, const char *code, cons
         else
             error_body(&b, code, message, call->request_id);
         call->status_code = (int)status;
-        coop_http_stream_reply(call->stream, status, "application/json", b.data, b.len);
+        hold_answer(call, status, "application/json", &b);
     } else if (anthropic) {
         messages_error_event(&b, status, code, message, call->request_id);
-        coop_http_stream_reply(call->stream, 200, NULL, b.data, b.len);
+        hold_answer(call, 200, NULL, &b);
     } else {
         coop_buf_puts(&b, "data: ");
         error_body(&b, code, message, call->request_id);
         coop_buf_puts(&b, "\n\n");
-        coop_http_stream_reply(call->stream, 200, NULL, b.data, b.len);
+        hold_answer(call, 200, NULL, &b);
     }
-    call->stream = NULL;
     coop_buf_dispose(&b);
 }
 
@@ -209,8 +220,8 @@ static void finish_ok(struct call *call)
         return;
     }
     call->status_code = 200;
-    coop_http_stream_reply(call->stream, 200, "application/json", call->out.data, call->out.len);
-    call->stream = NULL;
+    hold_answer(call, 200, "application/json", &call->out);
+    coop_buf_init(&call->out, MAX_ANSWER);
 }
 
 void call_finish(struct call *call, int curl_code)
@@ -241,10 +252,7 @@ void call_finish(struct call *call, int curl_code)
         fail_call(call, 502, "provider_unreachable", "the provider could not be reached");
         call->status = "error";
     }
-    if (call->stream)
-        coop_http_stream_end(call->stream);
-    call->stream = NULL;
-    router_finish_audit(call);
+    router_finish_audit(call); /* and then the answer's end */
     call_free(call);
 }
 
@@ -259,6 +267,7 @@ void call_free(struct call *call)
     coop_buf_dispose(&call->body);
     coop_buf_dispose(&call->out);
     coop_buf_dispose(&call->route);
+    free(call->end.data);
     json_object_put(call->in_body);
     json_object_put(call->in_msgs);
     free(call->sanitizer_counts);

@@ -138,6 +138,17 @@ struct messages_state {
     char stop_reason[24];
 };
 
+/* How an answer ends: its last bytes (or only the end of its stream),
+ * held until the request's audit row is durable. */
+struct router_answer_end {
+    struct coop_http_stream *stream; /* NULL: nothing to send */
+    bool reply;                      /* data holds the last bytes */
+    unsigned status;
+    const char *content_type; /* a string literal, or NULL */
+    char *data;               /* malloc'd */
+    size_t len;
+};
+
 /* One request in flight: what the client thread needs. */
 struct call {
     struct coop_router *router;
@@ -193,6 +204,7 @@ struct call {
     unsigned built_features;
     bool built_annotation;
     struct coop_buf route; /* audit: JSON array of steps */
+    struct router_answer_end end; /* the answer's last bytes, held for the audit row */
     /* The client's format, and the token the request ran as (budgets and
      * usage counters are kept per token and per customer). */
     enum router_format format;
@@ -267,6 +279,10 @@ coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out /* O
 /* Queues a copy of row for the audit thread, which appends it with
  * coop_audit_append; the HTTP and router threads never wait on the store. */
 void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row);
+/* Queues the row and the end of its answer (taken: end->data is the queue's
+ * now), sent once the row is written. */
+void audit_queue_push_answer(struct audit_queue *q, const struct coop_audit_row *row,
+                             struct router_answer_end *end);
 /* Writes what is queued, then stops the thread. */
 void audit_queue_free(struct audit_queue *q);
 

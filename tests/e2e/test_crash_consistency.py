@@ -11,7 +11,8 @@ repository those pushes build, and LLM calls through /v1/chat/completions
     delivery sent is stored once and processed exactly once;
   - the job queue drains: every webhook job done, none dead, nothing left
     running or overdue;
-  - both audit hash chains verify (API and `coopd audit verify`).
+  - both audit hash chains verify (API and `coopd audit verify`), and every
+    LLM answer the clients received whole has its audit row.
 
 Runs on SQLite (e2e/) and on PostgreSQL (e2e-pg/). The kill schedule comes
 from a seed, printed; COOP_CRASH_SEED=N replays it
@@ -282,8 +283,14 @@ def test_sigkill_at_random_points_under_mixed_load():
         v = final.get("/v1/admin/audit/verify")
         assert v.status == 200 and v.json()["intact"] is True, v.body[:500]
         audit_entries = v.json()["llm"]["entries"]
-        rows = final.get("/v1/admin/audit?limit=1000").json()["rows"]
-        unaudited = len(load.llm_ids - {x["request_id"] for x in rows})
+        audited, cursor = set(), None
+        while True:
+            page = final.get("/v1/admin/audit?limit=1000" + ("&cursor=%d" % cursor if cursor else "")).json()
+            audited |= {x["request_id"] for x in page["rows"]}
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        unaudited = len(load.llm_ids - audited)
         assert final.stop() == 0, final.log()[-3000:]
         final.check_log_json()
         out = final.run("audit", "verify")
@@ -293,11 +300,12 @@ def test_sigkill_at_random_points_under_mixed_load():
             print("  deliveries sent %d, acknowledged %d, answer lost and redelivered %d; stored %d,"
                   " each processed once" % (len(load.sent), len(load.acked), len(retry), len(stored)))
             print("  answers: %s" % dict(sorted(("%s %s" % k, n) for k, n in load.statuses.items())))
-            # Audit rows are queued in memory and written by a background
-            # thread: a kill loses the ones still queued.
             print("  LLM answers %d, audit chain intact with %d entries; answers without an audit row: %d"
                   % (load.llm_ok, audit_entries, unaudited))
         assert len(load.acked) > 20 and load.llm_ok > 0, (len(load.acked), load.llm_ok)
+        # An answer ends only once its audit row is durable: a kill may cut
+        # answers short, never leave a complete one unaudited.
+        assert unaudited == 0, "%d complete LLM answers without an audit row" % unaudited
     except BaseException:
         print("  FAILED with seed %d (replay: COOP_CRASH_SEED=%d); kills %s" % (seed, seed, kills), flush=True)
         raise
