@@ -241,7 +241,7 @@ void router_finish_audit(struct call *call)
     end.stream = call->stream;
     call->stream = NULL;
     call->end.data = NULL;
-    if (r->audit) {
+    if (r->audit && r->audit_before_answer) {
         audit_queue_push_answer(r->audit, &row, &end);
     } else if (end.stream) {
         if (end.reply)
@@ -252,6 +252,8 @@ void router_finish_audit(struct call *call)
     } else {
         free(end.data);
     }
+    if (r->audit && !r->audit_before_answer)
+        audit_queue_push(r->audit, &row);
     free(route);
     usage_count(r->usage, call->customer, call->token_id, call->provider, call->model,
                 strcmp(call->status, "ok") == 0, call->t.input_tokens, call->t.output_tokens);

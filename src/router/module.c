@@ -273,6 +273,7 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
     r->sanitizer = sanitizer;
     pthread_rwlock_init(&r->policy_lock, NULL);
     r->timeout_ms = setting(cfg, "COOP_ROUTER_TIMEOUT_MS", 300000, 100, 3600000);
+    r->audit_before_answer = setting(cfg, "COOP_ROUTER_AUDIT_BEFORE_ANSWER", 1, 0, 1) != 0;
     r->connect_timeout_ms = setting(cfg, "COOP_ROUTER_CONNECT_TIMEOUT_MS", 10000, 50, 120000);
     long keepalive = setting(cfg, "COOP_ROUTER_KEEPALIVE_MS", 15000, 10, 600000);
     router_retry_settings(cfg, &r->retry, r->timeout_ms);

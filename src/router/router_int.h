@@ -111,6 +111,7 @@ struct coop_router {
     const struct coop_sanitizer *sanitizer; /* the app's, borrowed */
     struct router_client *client;
     long timeout_ms;
+    bool audit_before_answer; /* an answer ends only once its audit row is durable */
     long connect_timeout_ms;
     struct audit_queue *audit;
     struct router_retry_cfg retry;

@@ -495,6 +495,26 @@ def audit_rows(c, at_least=1, token=None):
         time.sleep(0.05)
 
 
+def test_audit_row_before_or_after_the_answer():
+    """By default an answer's end waits for its audit row: the row is there
+    the moment the client has the whole answer, streamed or not. With
+    COOP_ROUTER_AUDIT_BEFORE_ANSWER=0 the answer goes first and the row
+    follows from the writer thread."""
+    with SlowCoopd(env=provider_env()) as c:
+        for stream in (False, True):
+            r = chat(c, "openai", stream=stream)
+            assert r.status == 200, r.body[:300]
+            rid = r.header("X-Request-Id")
+            rows = c.get("/v1/admin/audit?limit=1000").json()["rows"]
+            assert rid in {x["request_id"] for x in rows}, (stream, rid)
+    env = dict(provider_env(), COOP_ROUTER_AUDIT_BEFORE_ANSWER="0")
+    with SlowCoopd(env=env) as c:
+        r = chat(c, "openai")
+        assert r.status == 200, r.body[:300]
+        rid = r.header("X-Request-Id")
+        assert rid in {x["request_id"] for x in audit_rows(c)}
+
+
 def test_zz_audit_rows_and_no_canaries():
     """Runs last (tests run in name order), on the shared server that every
     earlier test sent prompts, secrets and keys through."""
