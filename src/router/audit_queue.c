@@ -26,13 +26,7 @@ struct audit_item {
     char target[160];
     char *sanitizer_counts;
     char *route;
-    /* The answer's end, sent once the row is written (stream NULL: none). */
-    struct coop_http_stream *stream;
-    bool reply; /* data is the answer's last bytes (else the stream just ends) */
-    unsigned status;
-    const char *content_type; /* a string literal */
-    char *data;
-    size_t len;
+    struct router_answer_end end; /* sent once the row is written */
 };
 
 struct audit_queue {
@@ -45,15 +39,22 @@ struct audit_queue {
     bool stop;
 };
 
+void router_answer_send(struct router_answer_end *end)
+{
+    if (end->stream) {
+        if (end->reply)
+            coop_http_stream_reply(end->stream, end->status, end->content_type, end->data, end->len);
+        else
+            coop_http_stream_end(end->stream);
+        end->stream = NULL;
+    }
+    free(end->data);
+    end->data = NULL;
+}
+
 static void release(struct audit_item *it)
 {
-    if (it->stream) {
-        if (it->reply)
-            coop_http_stream_reply(it->stream, it->status, it->content_type, it->data, it->len);
-        else
-            coop_http_stream_end(it->stream);
-    }
-    free(it->data);
+    router_answer_send(&it->end);
     free(it->sanitizer_counts);
     free(it->route);
     free(it);
@@ -62,14 +63,13 @@ static void release(struct audit_item *it)
 /* Writes the rows of a list (in order, one transaction), then sends the
  * answers they hold back and frees the list. A batch the store refuses is
  * written row by row, so one bad row loses only itself. */
-static void write_list(struct audit_queue *q, struct audit_item *list, size_t n)
+static void write_list(struct audit_queue *q, struct audit_item *list)
 {
     struct coop_audit_row rows[COOP_AUDIT_BATCH_MAX];
-    size_t k = 0;
-    for (struct audit_item *it = list; it && k < COOP_AUDIT_BATCH_MAX; it = it->next)
-        rows[k++] = it->row;
-    coop_err err = n == k ? coop_audit_append_many(q->store, rows, k) : COOP_ERR_INVALID;
-    if (err)
+    size_t n = 0;
+    for (struct audit_item *it = list; it && n < COOP_AUDIT_BATCH_MAX; it = it->next)
+        rows[n++] = it->row; /* the writer takes at most a batch */
+    if (n == 0 || coop_audit_append_many(q->store, rows, n))
         for (struct audit_item *it = list; it; it = it->next)
             if (coop_audit_append(q->store, &it->row))
                 coop_log_error("audit row not written", COOP_F_STR("request_id", it->request_id));
@@ -102,7 +102,7 @@ static void *writer(void *arg)
             q->tail = NULL;
         q->n -= n;
         pthread_mutex_unlock(&q->lock);
-        write_list(q, list, n);
+        write_list(q, list);
         pthread_mutex_lock(&q->lock);
     }
     pthread_mutex_unlock(&q->lock);
@@ -144,20 +144,12 @@ void audit_queue_push_answer(struct audit_queue *q, const struct coop_audit_row 
     struct audit_item *it = calloc(1, sizeof *it);
     if (!it) {
         coop_log_error("audit row dropped: out of memory");
-        if (end && end->stream) /* the answer still ends, cut short */
-            coop_http_stream_end(end->stream);
         if (end)
-            free(end->data);
+            router_answer_send(end);
         return;
     }
-    if (end) {
-        it->stream = end->stream;
-        it->reply = end->reply;
-        it->status = end->status;
-        it->content_type = end->content_type;
-        it->data = end->data;
-        it->len = end->len;
-    }
+    if (end)
+        it->end = *end;
     it->row = *row;
     COPY(customer);
     COPY(provider);
@@ -175,7 +167,7 @@ void audit_queue_push_answer(struct audit_queue *q, const struct coop_audit_row 
     if (q->n >= AUDIT_QUEUE_MAX) {
         /* The store cannot keep up: write this one here rather than drop it. */
         pthread_mutex_unlock(&q->lock);
-        write_list(q, it, 1);
+        write_list(q, it);
         return;
     }
     if (q->tail)
@@ -243,17 +235,11 @@ void router_finish_audit(struct call *call)
     call->end.data = NULL;
     if (r->audit && r->audit_before_answer) {
         audit_queue_push_answer(r->audit, &row, &end);
-    } else if (end.stream) {
-        if (end.reply)
-            coop_http_stream_reply(end.stream, end.status, end.content_type, end.data, end.len);
-        else
-            coop_http_stream_end(end.stream);
-        free(end.data);
     } else {
-        free(end.data);
+        router_answer_send(&end);
+        if (r->audit)
+            audit_queue_push(r->audit, &row);
     }
-    if (r->audit && !r->audit_before_answer)
-        audit_queue_push(r->audit, &row);
     free(route);
     usage_count(r->usage, call->customer, call->token_id, call->provider, call->model,
                 strcmp(call->status, "ok") == 0, call->t.input_tokens, call->t.output_tokens);

@@ -280,6 +280,8 @@ coop_err audit_queue_new(struct coop_store *store, struct audit_queue **out /* O
 /* Queues a copy of row for the audit thread, which appends it with
  * coop_audit_append; the HTTP and router threads never wait on the store. */
 void audit_queue_push(struct audit_queue *q, const struct coop_audit_row *row);
+/* Sends the answer's end (if it has a stream) and frees its bytes. */
+void router_answer_send(struct router_answer_end *end);
 /* Queues the row and the end of its answer (taken: end->data is the queue's
  * now), sent once the row is written. */
 void audit_queue_push_answer(struct audit_queue *q, const struct coop_audit_row *row,
