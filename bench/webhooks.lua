@@ -1,6 +1,8 @@
 -- wrk script for bench/webhooks.sh: one pre-signed GitHub push body (the
 -- signature covers the body only), sent with a delivery id unique per
 -- request, so every request is a new delivery to store.
+-- With WRK_RATE set, bench/paced.lua paces the requests.
+if os.getenv("WRK_RATE") then dofile((os.getenv("WH_BENCH_DIR") or "bench") .. "/paced.lua") end
 local f = assert(io.open(os.getenv("WH_BODY"), "rb"))
 local body = f:read("*a")
 f:close()

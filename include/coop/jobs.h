@@ -74,6 +74,11 @@ struct coop_job {
     int attempt;         /* 1 for the first run */
     int max_attempts;
     struct coop_store *store;
+    /* What the kind's prepare function made of this job before its
+     * transaction (see coop_jobs_set_prepare), or NULL: the handler must
+     * then do that work itself. The engine frees it; the handler only
+     * reads it. */
+    const void *prepared;
     /* A failing handler may write a short reason here (no secret, no
      * payload text): it becomes the job's last_error. */
     char error[COOP_JOBS_ERROR_MAX];
@@ -99,6 +104,24 @@ coop_err coop_jobs_register_handler_ex(const char *kind, coop_job_handler_fn fn,
                                        unsigned flags);
 /* Removes every handler (tests). */
 void coop_jobs_clear_handlers(void);
+
+/*
+ * Read-only work a transactional kind's handler can have done before its
+ * transaction, such as loading and parsing a stored payload. The handler's
+ * transaction holds the store's write lock, which the webhook committer
+ * and other writers wait for; what moves out of it shortens their wait.
+ * The workers prepare the next jobs that are due (a few dozen at most)
+ * outside any write transaction, with conn in a read transaction, and keep
+ * the result until the job runs; the handler finds it in job->prepared.
+ * A prepare that fails leaves job->prepared NULL. free_fn frees what
+ * prepare made. Set after coop_jobs_register_handler*(); registering the
+ * kind again removes it.
+ */
+typedef coop_err (*coop_job_prepare_fn)(const struct coop_job *job, struct coop_conn *conn,
+                                        void **out /* OUT */, void *ctx);
+typedef void (*coop_job_prepared_free_fn)(void *prepared);
+coop_err coop_jobs_set_prepare(const char *kind, coop_job_prepare_fn fn,
+                               coop_job_prepared_free_fn free_fn);
 
 /*
  * Runs kind once a day: enqueues (inside conn's transaction) today's run,

@@ -189,6 +189,18 @@ enum coop_store_dialect coop_conn_dialect(const struct coop_conn *conn);
 typedef coop_err (*coop_tx_fn)(struct coop_conn *conn, void *ctx);
 coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void *ctx);
 
+/*
+ * A write transaction like coop_store_tx's whose commit does not wait for
+ * the disk: a power failure (or a crash of the PostgreSQL server) soon
+ * after may undo it, whole, but never part of it, and never an earlier
+ * transaction. For work that is simply done again when undone, such as a
+ * job whose completion is written in the same transaction as its effects.
+ * SQLite commits it with synchronous=NORMAL (the write-ahead log reaches
+ * the disk with the next durable commit or checkpoint); PostgreSQL with
+ * synchronous_commit off.
+ */
+coop_err coop_store_tx_lazy(struct coop_store *store, coop_tx_fn fn, void *ctx);
+
 /* One statement on a pooled connection, outside any explicit transaction. */
 coop_err coop_store_exec(struct coop_store *store, const char *sql, const struct coop_param *params,
                          size_t nparams, int64_t *changes /* OUT, may be NULL */);

@@ -92,7 +92,10 @@ static coop_err background_tx(struct coop_store *store, coop_tx_fn fn, void *ctx
         nanosleep(&ts, NULL);
     }
     pthread_mutex_lock(&write_lock);
-    coop_err err = coop_store_tx(store, true, fn, ctx);
+    /* A job's completion is written with its effects, so a transaction
+     * that a power failure undoes is only run again: it need not wait for
+     * the disk, and neither, then, does the writer queued behind it. */
+    coop_err err = coop_store_tx_lazy(store, fn, ctx);
     pthread_mutex_unlock(&write_lock);
     return err;
 }
@@ -291,6 +294,171 @@ static void fill_job(struct coop_job *job, struct coop_jobs *jobs, const struct 
     job->store = jobs->store;
 }
 
+/* The ready jobs in the order they run, at most b->max, into b. On
+ * PostgreSQL the batch locks its rows (other instances skip them). */
+static coop_err select_ready(struct coop_conn *conn, struct batch *b, bool lock_rows)
+{
+    return coop_conn_query(conn,
+                           coop_conn_dialect(conn) == COOP_STORE_POSTGRES
+                               ? (lock_rows ? "SELECT id, kind, payload, attempts, max_attempts"
+                                              " FROM coop_jobs"
+                                              " WHERE state IN ('queued','running') AND run_at <= ?"
+                                              " ORDER BY priority DESC, run_at, id LIMIT ?"
+                                              " FOR UPDATE SKIP LOCKED"
+                                            : "SELECT id, kind, payload, attempts, max_attempts"
+                                              " FROM coop_jobs"
+                                              " WHERE state IN ('queued','running') AND run_at <= ?"
+                                              " ORDER BY priority DESC, run_at, id LIMIT ?")
+                               /* The partial index gives the order without a sort; SQLite
+                                * would otherwise pick the state index and sort every ready
+                                * job. */
+                               : "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
+                                 " INDEXED BY coop_jobs_ready"
+                                 " WHERE state IN ('queued','running') AND run_at <= ?"
+                                 " ORDER BY priority DESC, run_at, id LIMIT ?",
+                           COOP_PARAMS(COOP_PI(b->now), COOP_PI(b->max)), collect_row, b);
+}
+
+/* ---- preparing ahead ------------------------------------------------------------
+ *
+ * jobs->prepared holds what the kinds' prepare functions made of the next
+ * due jobs (coop_jobs_set_prepare), keyed by job id and run: a worker
+ * prepares them in a read transaction before it takes the write lock, and
+ * the handler that runs the job takes its entry. Entries whose job is no
+ * longer among the next due are dropped. */
+
+static int prepared_index(struct coop_jobs *jobs, int64_t id)
+{
+    for (int i = 0; i < jobs->nprepared; i++)
+        if (jobs->prepared[i].id == id)
+            return i;
+    return -1;
+}
+
+static void prepared_remove(struct coop_jobs *jobs, int i, struct coop_jobs_prepared *out)
+{
+    *out = jobs->prepared[i];
+    jobs->prepared[i] = jobs->prepared[--jobs->nprepared];
+}
+
+static bool prepared_ready(struct coop_jobs *jobs, const struct claimed *c)
+{
+    pthread_mutex_lock(&jobs->prepared_lock);
+    int i = prepared_index(jobs, c->id);
+    bool ready = i >= 0 && jobs->prepared[i].ready && jobs->prepared[i].attempts == c->attempts;
+    pthread_mutex_unlock(&jobs->prepared_lock);
+    return ready;
+}
+
+/* Takes c's entry if it is ready and for this run; *out then owns the data. */
+static bool prepared_take(struct coop_jobs *jobs, const struct claimed *c,
+                          struct coop_jobs_prepared *out)
+{
+    bool took = false;
+    pthread_mutex_lock(&jobs->prepared_lock);
+    int i = prepared_index(jobs, c->id);
+    if (i >= 0 && jobs->prepared[i].ready) {
+        prepared_remove(jobs, i, out);
+        took = out->attempts == c->attempts;
+        if (!took && out->data)
+            out->free_fn(out->data);
+    }
+    pthread_mutex_unlock(&jobs->prepared_lock);
+    if (!took)
+        memset(out, 0, sizeof *out);
+    return took;
+}
+
+void coop_jobs_prepared_clear_(struct coop_jobs *jobs)
+{
+    pthread_mutex_lock(&jobs->prepared_lock);
+    for (int i = 0; i < jobs->nprepared; i++)
+        if (jobs->prepared[i].data)
+            jobs->prepared[i].free_fn(jobs->prepared[i].data);
+    jobs->nprepared = 0;
+    pthread_mutex_unlock(&jobs->prepared_lock);
+}
+
+static bool in_batch(const struct batch *b, int64_t id)
+{
+    for (int i = 0; i < b->n; i++)
+        if (b->rows[i].id == id)
+            return true;
+    return false;
+}
+
+/* In a read transaction: the next due jobs, and each of them whose kind
+ * has a prepare function and that no worker holds or is preparing gets
+ * prepared. */
+static coop_err prepare_tx(struct coop_conn *conn, void *ctx)
+{
+    struct batch *b = ctx;
+    struct coop_jobs *jobs = b->jobs;
+    batch_reset(b);
+    b->now = coop_clock_now_ms();
+    coop_err err = select_ready(conn, b, false);
+    if (err)
+        return err;
+    pthread_mutex_lock(&jobs->prepared_lock);
+    for (int i = 0; i < jobs->nprepared;) {
+        struct coop_jobs_prepared gone;
+        if (jobs->prepared[i].ready && !in_batch(b, jobs->prepared[i].id)) {
+            prepared_remove(jobs, i, &gone);
+            if (gone.data)
+                gone.free_fn(gone.data);
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&jobs->prepared_lock);
+
+    for (int i = 0; i < b->n; i++) {
+        const struct claimed *c = &b->rows[i];
+        struct coop_jobs_handler h;
+        if (!coop_jobs_handler_find_(c->kind, &h) || !h.prepare)
+            continue;
+        pthread_mutex_lock(&jobs->prepared_lock);
+        bool claim = prepared_index(jobs, c->id) < 0 && jobs->nprepared < COOP_JOBS_PREPARE_AHEAD;
+        if (claim)
+            jobs->prepared[jobs->nprepared++] =
+                (struct coop_jobs_prepared){.id = c->id, .attempts = c->attempts};
+        pthread_mutex_unlock(&jobs->prepared_lock);
+        if (!claim)
+            continue;
+        struct coop_job job;
+        fill_job(&job, jobs, c);
+        void *data = NULL;
+        coop_err perr = h.prepare(&job, conn, &data, h.ctx);
+        pthread_mutex_lock(&jobs->prepared_lock);
+        int k = prepared_index(jobs, c->id);
+        if (k >= 0 && !perr && data) {
+            jobs->prepared[k].data = data;
+            jobs->prepared[k].free_fn = h.prepared_free;
+            jobs->prepared[k].ready = true;
+            data = NULL;
+        } else if (k >= 0) {
+            struct coop_jobs_prepared gone;
+            prepared_remove(jobs, k, &gone);
+        }
+        pthread_mutex_unlock(&jobs->prepared_lock);
+        if (data)
+            h.prepared_free(data);
+    }
+    return COOP_ERR_OK;
+}
+
+static void prepare_ahead(struct coop_jobs *jobs)
+{
+    if (!coop_jobs_any_prepare_())
+        return;
+    struct claimed rows[COOP_JOBS_PREPARE_AHEAD];
+    struct batch peek = {.jobs = jobs, .max = COOP_JOBS_PREPARE_AHEAD, .rows = rows};
+    coop_err err = coop_store_tx(jobs->store, false, prepare_tx, &peek);
+    if (err)
+        coop_log_warn("jobs not prepared ahead", COOP_F_ERR(err));
+    batch_reset(&peek);
+}
+
 /* One transactional job inside its savepoint. */
 static coop_err run_inside(struct coop_conn *conn, struct batch *b, const struct claimed *c,
                            const struct coop_jobs_handler *h)
@@ -300,7 +468,13 @@ static coop_err run_inside(struct coop_conn *conn, struct batch *b, const struct
     coop_err err = coop_conn_exec(conn, "SAVEPOINT coop_job", COOP_NOPARAMS, NULL);
     if (err)
         return err;
+    struct coop_jobs_prepared p = {0};
+    if (h->prepare && prepared_take(b->jobs, c, &p))
+        job.prepared = p.data;
     coop_err herr = h->fn(&job, conn, h->ctx);
+    if (p.data)
+        p.free_fn(p.data);
+    job.prepared = NULL;
     if (!herr) {
         herr = record_done(conn, c->id, job.attempt, b->now);
         if (!herr)
@@ -322,19 +496,7 @@ static coop_err batch_tx(struct coop_conn *conn, void *ctx)
     struct batch *b = ctx;
     batch_reset(b);
     b->now = coop_clock_now_ms();
-    bool pg = coop_conn_dialect(conn) == COOP_STORE_POSTGRES;
-    coop_err err =
-        coop_conn_query(conn,
-                        pg ? "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
-                             " WHERE state IN ('queued','running') AND run_at <= ?"
-                             " ORDER BY priority DESC, run_at, id LIMIT ? FOR UPDATE SKIP LOCKED"
-                           /* The partial index gives the order without a sort; SQLite would
-                            * otherwise pick the state index and sort every ready job. */
-                           : "SELECT id, kind, payload, attempts, max_attempts FROM coop_jobs"
-                             " INDEXED BY coop_jobs_ready"
-                             " WHERE state IN ('queued','running') AND run_at <= ?"
-                             " ORDER BY priority DESC, run_at, id LIMIT ?",
-                        COOP_PARAMS(COOP_PI(b->now), COOP_PI(b->max)), collect_row, b);
+    coop_err err = select_ready(conn, b, true);
     if (err)
         return err;
     int64_t start = coop_clock_mono_ns();
@@ -345,7 +507,12 @@ static coop_err batch_tx(struct coop_conn *conn, void *ctx)
             break;
         struct claimed *c = &b->rows[i];
         struct coop_jobs_handler h;
-        if (!coop_jobs_handler_find_(c->kind, &h)) {
+        bool found = coop_jobs_handler_find_(c->kind, &h);
+        /* A job that could have been prepared outside the lock waits for
+         * the next batch, which prepares it first. */
+        if (i > 0 && found && h.prepare && !prepared_ready(b->jobs, c))
+            break;
+        if (!found) {
             err = record_failure(conn, b->jobs, c->id, c->attempts + 1, c->max_attempts,
                                  "no handler for this kind", b->now);
         } else if (h.flags & COOP_JOBS_OUTSIDE_TX) {
@@ -416,6 +583,7 @@ coop_err coop_jobs_run_once(struct coop_jobs *jobs, int *ran)
 {
     struct claimed rows[COOP_JOBS_MAX_BATCH];
     struct batch b = {.jobs = jobs, .max = jobs->opt.batch, .rows = rows};
+    prepare_ahead(jobs);
     coop_err err = background_tx(jobs->store, batch_tx, &b);
     if (err) {
         coop_log_warn("job batch failed", COOP_F_ERR(err));

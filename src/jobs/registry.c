@@ -17,6 +17,14 @@ struct entry {
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct entry table[MAX_HANDLERS];
 static int count;
+static int nprepare; /* kinds with a prepare function */
+
+static void recount_prepare(void)
+{
+    nprepare = 0;
+    for (int i = 0; i < count; i++)
+        nprepare += table[i].h.prepare != NULL;
+}
 
 coop_err coop_jobs_register_handler_ex(const char *kind, coop_job_handler_fn fn, void *ctx,
                                        unsigned flags)
@@ -34,8 +42,10 @@ coop_err coop_jobs_register_handler_ex(const char *kind, coop_job_handler_fn fn,
         else
             coop_strlcpy(table[count++].kind, kind, COOP_JOBS_KIND_MAX);
     }
-    if (!err)
-        table[i].h = (struct coop_jobs_handler){fn, ctx, flags};
+    if (!err) {
+        table[i].h = (struct coop_jobs_handler){fn, ctx, flags, NULL, NULL};
+        recount_prepare();
+    }
     pthread_rwlock_unlock(&lock);
     return err;
 }
@@ -45,10 +55,42 @@ coop_err coop_jobs_register_handler(const char *kind, coop_job_handler_fn fn, vo
     return coop_jobs_register_handler_ex(kind, fn, ctx, 0);
 }
 
+coop_err coop_jobs_set_prepare(const char *kind, coop_job_prepare_fn fn,
+                               coop_job_prepared_free_fn free_fn)
+{
+    if (!kind || !fn || !free_fn)
+        return COOP_ERR_INVALID;
+    coop_err err = COOP_ERR_NOT_FOUND;
+    pthread_rwlock_wrlock(&lock);
+    for (int i = 0; i < count; i++) {
+        if (strcmp(table[i].kind, kind) == 0) {
+            if (table[i].h.flags & COOP_JOBS_OUTSIDE_TX) {
+                err = COOP_ERR_INVALID; /* such a handler has no transaction to shorten */
+            } else {
+                table[i].h.prepare = fn;
+                table[i].h.prepared_free = free_fn;
+                err = COOP_ERR_OK;
+            }
+        }
+    }
+    recount_prepare();
+    pthread_rwlock_unlock(&lock);
+    return err;
+}
+
+bool coop_jobs_any_prepare_(void)
+{
+    pthread_rwlock_rdlock(&lock);
+    bool any = nprepare > 0;
+    pthread_rwlock_unlock(&lock);
+    return any;
+}
+
 void coop_jobs_clear_handlers(void)
 {
     pthread_rwlock_wrlock(&lock);
     count = 0;
+    nprepare = 0;
     pthread_rwlock_unlock(&lock);
 }
 

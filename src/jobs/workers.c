@@ -40,6 +40,7 @@ coop_err coop_jobs_new(struct coop_store *store, const struct coop_jobs_options 
     if (!j)
         return COOP_ERR_NOMEM;
     j->store = store;
+    pthread_mutex_init(&j->prepared_lock, NULL);
     if (opt)
         j->opt = *opt;
     defaults(&j->opt);
@@ -134,5 +135,7 @@ void coop_jobs_free(struct coop_jobs *jobs)
     if (!jobs)
         return;
     coop_jobs_stop(jobs);
+    coop_jobs_prepared_clear_(jobs);
+    pthread_mutex_destroy(&jobs->prepared_lock);
     free(jobs);
 }

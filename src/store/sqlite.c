@@ -4,15 +4,24 @@
  * survives power loss), a busy timeout, and a per-connection cache of
  * prepared statements keyed by SQL text.
  *
+ * Writers of one process queue on a mutex per database file before they
+ * ask SQLite for its write lock. SQLite's own wait for a busy lock polls,
+ * sleeping 1, 2, 5, 10 ms and more between tries, so a writer that arrives
+ * while another holds the lock would lose milliseconds after the lock is
+ * free; the mutex hands the lock over at once. The busy timeout still
+ * covers writers in other processes (coopd import, migrate, the CLI).
+ *
  * URLs: "sqlite:PATH" for a file, "memory" for a private in-memory
  * database (one connection, since each :memory: handle is its own database).
  */
 #include "coop/store.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STMT_CACHE 128
 #define BUSY_TIMEOUT_MS 10000
@@ -23,12 +32,201 @@ struct cached_stmt {
     sqlite3_stmt *stmt;
 };
 
+/* What the connections of one process share about one database file: the
+ * writer lock, and the checkpointer. Entries live as long as the process
+ * (a process opens few database files); the checkpointer runs while the
+ * file has connections. */
+struct db_file {
+    char *path;
+    pthread_mutex_t writer;
+    struct db_file *next;
+
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t wake;
+    int conns;
+    bool running, stop, asked;
+    pthread_t thread;
+    sqlite3 *ckpt_db; /* the checkpointer's own connection */
+};
+
+static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct db_file *files;
+
 struct sqlite_conn {
     sqlite3 *db;
+    struct db_file *file; /* NULL for a private in-memory database */
+    bool holds_writer;
+    bool attached; /* counted on file */
     struct cached_stmt cache[STMT_CACHE];
     int ncached;
     bool in_tx;
 };
+
+/* The entry of the file SQLite opened for db, by its full path, so that two
+ * spellings of one path share it. */
+static struct db_file *db_file_for(sqlite3 *db)
+{
+    const char *path = sqlite3_db_filename(db, "main");
+    if (!path || !*path)
+        return NULL;
+    pthread_mutex_lock(&files_lock);
+    struct db_file *f = files;
+    while (f && strcmp(f->path, path) != 0)
+        f = f->next;
+    if (!f && (f = calloc(1, sizeof *f)) != NULL) {
+        f->path = strdup(path);
+        if (!f->path) {
+            free(f);
+            f = NULL;
+        } else {
+            pthread_mutex_init(&f->writer, NULL);
+            pthread_mutex_init(&f->lock, NULL);
+            pthread_cond_init(&f->wake, NULL);
+            f->next = files;
+            files = f;
+        }
+    }
+    pthread_mutex_unlock(&files_lock);
+    return f;
+}
+
+/* Waits at most the busy timeout for this process's other writers. */
+static coop_err writer_acquire(struct sqlite_conn *c)
+{
+    if (!c->file)
+        return COOP_ERR_OK;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += BUSY_TIMEOUT_MS / 1000;
+    int rc = pthread_mutex_timedlock(&c->file->writer, &until);
+    if (rc == ETIMEDOUT)
+        return COOP_ERR_BUSY;
+    if (rc != 0)
+        return COOP_ERR_INTERNAL;
+    c->holds_writer = true;
+    return COOP_ERR_OK;
+}
+
+static void writer_release(struct sqlite_conn *c)
+{
+    if (c->holds_writer) {
+        c->holds_writer = false;
+        pthread_mutex_unlock(&c->file->writer);
+    }
+}
+
+/* ---- checkpoints ------------------------------------------------------------------
+ *
+ * SQLite's automatic checkpoint runs in the connection whose commit made the
+ * write-ahead log pass 1,000 pages, before that commit returns: the webhook
+ * committer, whose held requests wait for it, or the router's audit writer,
+ * whose answers do. Here no connection checkpoints itself. A commit that
+ * leaves the log past CKPT_PAGES wakes the file's checkpointer thread,
+ * which copies the log into the database file while writers go on
+ * (PASSIVE). The log starts over at a writer's next commit once every
+ * frame is copied; under steady writes new frames may keep arriving during
+ * each pass, so past CKPT_HARD_PAGES the checkpointer takes the writer lock
+ * for one more pass (copying only what arrived meanwhile), after which the
+ * log restarts. */
+#define CKPT_PAGES 1000
+#define CKPT_HARD_PAGES 8000
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    struct db_file *f = arg;
+    if (frames >= CKPT_PAGES) {
+        pthread_mutex_lock(&f->lock);
+        if (!f->asked) {
+            f->asked = true;
+            pthread_cond_signal(&f->wake);
+        }
+        pthread_mutex_unlock(&f->lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct db_file *f = arg;
+    pthread_mutex_lock(&f->lock);
+    for (;;) {
+        while (!f->asked && !f->stop)
+            pthread_cond_wait(&f->wake, &f->lock);
+        if (f->stop)
+            break;
+        pthread_mutex_unlock(&f->lock);
+
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+                                           &done);
+        if (rc == SQLITE_OK && log >= CKPT_HARD_PAGES && done < log) {
+            pthread_mutex_lock(&f->writer);
+            (void)sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                            NULL);
+            pthread_mutex_unlock(&f->writer);
+        }
+
+        pthread_mutex_lock(&f->lock);
+        /* Commits during the pass asked again; the log they report is
+         * what is left, so one more pass follows only if needed. */
+        f->asked = false;
+    }
+    pthread_mutex_unlock(&f->lock);
+    return NULL;
+}
+
+/* Counts c's connection on its file, starting the checkpointer with the
+ * first one. Without a checkpointer (it could not start), connections keep
+ * SQLite's own automatic checkpoints. */
+static void file_attach(struct sqlite_conn *c)
+{
+    struct db_file *f = c->file;
+    pthread_mutex_lock(&f->lock);
+    f->conns++;
+    if (!f->running) {
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ==
+            SQLITE_OK) {
+            sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+            f->ckpt_db = db;
+            f->stop = false;
+            f->asked = false;
+            f->running = pthread_create(&f->thread, NULL, checkpointer_main, f) == 0;
+        }
+        if (!f->running) {
+            sqlite3_close_v2(db);
+            f->ckpt_db = NULL;
+        }
+    }
+    if (f->running)
+        sqlite3_wal_hook(c->db, wal_hook, f);
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Uncounts c's connection; the last one stops the checkpointer, before
+ * the connection itself closes (the last close checkpoints and removes the
+ * log). */
+static void file_detach(struct sqlite_conn *c)
+{
+    struct db_file *f = c->file;
+    pthread_mutex_lock(&f->lock);
+    bool last = --f->conns == 0 && f->running;
+    if (last) {
+        f->stop = true;
+        pthread_cond_signal(&f->wake);
+    }
+    pthread_mutex_unlock(&f->lock);
+    if (!last)
+        return;
+    pthread_join(f->thread, NULL);
+    pthread_mutex_lock(&f->lock);
+    sqlite3_close_v2(f->ckpt_db);
+    f->ckpt_db = NULL;
+    f->running = false;
+    pthread_mutex_unlock(&f->lock);
+}
 
 static bool sq_accepts(const char *url)
 {
@@ -86,6 +284,9 @@ static void sq_disconnect(void *conn)
     struct sqlite_conn *c = conn;
     if (!c)
         return;
+    writer_release(c);
+    if (c->attached)
+        file_detach(c);
     for (int i = 0; i < c->ncached; i++) {
         sqlite3_finalize(c->cache[i].stmt);
         free((char *)c->cache[i].sql);
@@ -122,6 +323,7 @@ static coop_err sq_connect(const char *url, void **out)
     }
     sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(c->db, 1);
+    c->file = db_file_for(c->db);
     coop_err err = sq_script(c, "PRAGMA journal_mode=WAL;"
                                 "PRAGMA synchronous=FULL;"
                                 "PRAGMA foreign_keys=ON;"
@@ -130,6 +332,10 @@ static coop_err sq_connect(const char *url, void **out)
     if (err) {
         sq_disconnect(c);
         return err;
+    }
+    if (c->file) {
+        file_attach(c);
+        c->attached = true;
     }
     *out = c;
     return COOP_ERR_OK;
@@ -301,10 +507,16 @@ static coop_err sq_query(void *conn, const char *sql, const struct coop_param *p
 static coop_err sq_begin(void *conn, bool write)
 {
     struct sqlite_conn *c = conn;
+    coop_err err = write ? writer_acquire(c) : COOP_ERR_OK;
+    if (err)
+        return err;
     /* IMMEDIATE takes the write lock up front, so two writers never
-     * deadlock upgrading read locks; the busy timeout queues them. */
-    coop_err err = sq_exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", COOP_NOPARAMS, NULL);
+     * deadlock upgrading read locks; other processes' writers are queued
+     * by the busy timeout. */
+    err = sq_exec(c, write ? "BEGIN IMMEDIATE" : "BEGIN", COOP_NOPARAMS, NULL);
     c->in_tx = !err;
+    if (err)
+        writer_release(c);
     return err;
 }
 
@@ -312,8 +524,10 @@ static coop_err sq_commit(void *conn)
 {
     struct sqlite_conn *c = conn;
     coop_err err = sq_exec(c, "COMMIT", COOP_NOPARAMS, NULL);
-    if (!err)
+    if (!err) {
         c->in_tx = false;
+        writer_release(c);
+    }
     return err;
 }
 
@@ -322,10 +536,12 @@ static coop_err sq_rollback(void *conn)
     struct sqlite_conn *c = conn;
     if (sqlite3_get_autocommit(c->db)) {
         c->in_tx = false;
+        writer_release(c);
         return COOP_ERR_OK;
     }
     coop_err err = sq_exec(c, "ROLLBACK", COOP_NOPARAMS, NULL);
     c->in_tx = false;
+    writer_release(c);
     return err;
 }
 

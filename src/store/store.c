@@ -184,17 +184,23 @@ coop_err coop_store_acquire(struct coop_store *store, struct coop_conn **out)
     return COOP_ERR_OK;
 }
 
+/* Closes conn instead of pooling it; the next acquire opens another. */
+static void drop(struct coop_store *store, struct coop_conn *conn)
+{
+    store->ops->disconnect(conn->impl);
+    free(conn);
+    pthread_mutex_lock(&store->lock);
+    store->open_conns--;
+    pthread_cond_signal(&store->available);
+    pthread_mutex_unlock(&store->lock);
+}
+
 void coop_store_release(struct coop_store *store, struct coop_conn *conn)
 {
     /* A connection the backend reports broken is dropped, not pooled, so
      * that the next acquire reconnects (a restarted database server). */
     if (store->ops->ping(conn->impl) == COOP_ERR_UNAVAILABLE) {
-        store->ops->disconnect(conn->impl);
-        free(conn);
-        pthread_mutex_lock(&store->lock);
-        store->open_conns--;
-        pthread_cond_signal(&store->available);
-        pthread_mutex_unlock(&store->lock);
+        drop(store, conn);
         return;
     }
     pthread_mutex_lock(&store->lock);
@@ -271,7 +277,21 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
-coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void *ctx)
+/* Begins c's transaction; lazy relaxes its commit's wait for the disk. */
+static coop_err begin(struct coop_conn *c, bool write, bool lazy)
+{
+    bool sqlite = coop_conn_dialect(c) == COOP_STORE_SQLITE;
+    coop_err err = COOP_ERR_OK;
+    if (lazy && sqlite)
+        err = coop_conn_exec(c, "PRAGMA synchronous=NORMAL", COOP_NOPARAMS, NULL);
+    if (!err)
+        err = coop_conn_begin(c, write);
+    if (!err && lazy && !sqlite)
+        err = coop_conn_exec(c, "SET LOCAL synchronous_commit = off", COOP_NOPARAMS, NULL);
+    return err;
+}
+
+static coop_err run_tx(struct coop_store *store, bool write, bool lazy, coop_tx_fn fn, void *ctx)
 {
     coop_err err = COOP_ERR_BUSY;
     for (int attempt = 0; attempt < STORE_TX_ATTEMPTS && err == COOP_ERR_BUSY; attempt++) {
@@ -280,7 +300,7 @@ coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void
             backoff(attempt);
         if ((err = coop_store_acquire(store, &c)))
             return err;
-        err = coop_conn_begin(c, write);
+        err = begin(c, write, lazy);
         if (!err) {
             err = fn(c, ctx);
             if (!err)
@@ -288,9 +308,25 @@ coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void
             if (err)
                 coop_conn_rollback(c);
         }
-        coop_store_release(store, c);
+        /* The connection goes back to the pool as durable as it came, or
+         * not at all. */
+        if (lazy && coop_conn_dialect(c) == COOP_STORE_SQLITE &&
+            coop_conn_exec(c, "PRAGMA synchronous=FULL", COOP_NOPARAMS, NULL))
+            drop(store, c);
+        else
+            coop_store_release(store, c);
     }
     return err;
+}
+
+coop_err coop_store_tx(struct coop_store *store, bool write, coop_tx_fn fn, void *ctx)
+{
+    return run_tx(store, write, false, fn, ctx);
+}
+
+coop_err coop_store_tx_lazy(struct coop_store *store, coop_tx_fn fn, void *ctx)
+{
+    return run_tx(store, true, true, fn, ctx);
 }
 
 coop_err coop_store_exec(struct coop_store *store, const char *sql, const struct coop_param *params,

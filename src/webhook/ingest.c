@@ -555,39 +555,62 @@ static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
         NULL);
 }
 
-/* The built-in handler of webhook.<source> jobs: parse, hand each event to
- * the consumer (if any), record what was parsed on the delivery row. */
-static coop_err webhook_job(struct coop_job *job, struct coop_conn *conn, void *ctx)
+/* A delivery's events, loaded and parsed before the job's transaction. */
+static coop_err webhook_prepare(const struct coop_job *job, struct coop_conn *conn, void **out,
+                                void *ctx)
 {
+    (void)ctx;
     struct coop_event *events = NULL;
     coop_err err = coop_webhook_load_events(conn, job->payload, &events);
-    if (err == COOP_ERR_PROTOCOL || err == COOP_ERR_INVALID) {
-        /* Retrying cannot make a payload parse: record and finish. */
-        coop_log_warn("webhook delivery not parsable", COOP_F_INT("job", job->id), COOP_F_ERR(err));
-        return record(conn, job->payload, 0, "unparsable");
-    }
-    if (err) {
-        coop_strlcpy(job->error,
-                     err == COOP_ERR_NOT_FOUND ? "delivery row missing"
-                                               : "delivery could not be loaded",
-                     sizeof job->error);
-        return err;
+    *out = events;
+    return err;
+}
+
+static void webhook_prepared_free(void *prepared)
+{
+    coop_event_free(prepared);
+}
+
+/* The built-in handler of webhook.<source> jobs: parse (unless prepared),
+ * hand each event to the consumer (if any), record what was parsed on the
+ * delivery row. */
+static coop_err webhook_job(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    (void)ctx;
+    struct coop_event *loaded = NULL;
+    const struct coop_event *events = job->prepared;
+    if (!events) {
+        coop_err err = coop_webhook_load_events(conn, job->payload, &loaded);
+        if (err == COOP_ERR_PROTOCOL || err == COOP_ERR_INVALID) {
+            /* Retrying cannot make a payload parse: record and finish. */
+            coop_log_warn("webhook delivery not parsable", COOP_F_INT("job", job->id),
+                          COOP_F_ERR(err));
+            return record(conn, job->payload, 0, "unparsable");
+        }
+        if (err) {
+            coop_strlcpy(job->error,
+                         err == COOP_ERR_NOT_FOUND ? "delivery row missing"
+                                                   : "delivery could not be loaded",
+                         sizeof job->error);
+            return err;
+        }
+        events = loaded;
     }
     char summary[200] = "";
     int n = 0;
-    for (struct coop_event *ev = events; ev; ev = ev->next, n++) {
+    coop_err err = COOP_ERR_OK;
+    for (const struct coop_event *ev = events; ev; ev = ev->next, n++) {
         bool consumed;
         if ((err = coop_event_consume_(conn, ev, &consumed))) {
             coop_strlcpy(job->error, "event consumer failed", sizeof job->error);
-            coop_event_free(events);
-            return err;
+            break;
         }
         size_t len = strlen(summary);
         snprintf(summary + len, sizeof summary - len, "%s%s", len ? "," : "",
                  coop_event_kind_name(ev->kind));
     }
-    coop_event_free(events);
-    return record(conn, job->payload, n, summary);
+    coop_event_free(loaded);
+    return err ? err : record(conn, job->payload, n, summary);
 }
 
 /* ---- the module ------------------------------------------------------------------- */
@@ -607,7 +630,8 @@ static coop_err webhook_routes(struct coop_app *app)
         coop_err err = coop_http_add_route(app->http, &r);
         if (err)
             return err;
-        if ((err = coop_jobs_register_handler(src->job_kind, webhook_job, NULL)))
+        if ((err = coop_jobs_register_handler(src->job_kind, webhook_job, NULL)) ||
+            (err = coop_jobs_set_prepare(src->job_kind, webhook_prepare, webhook_prepared_free)))
             return err;
     }
     return COOP_ERR_OK;
