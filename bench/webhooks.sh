@@ -21,6 +21,7 @@ JOBS_N=${BENCH_JOBS:-100000}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
 BASE_COOPD=${BENCH_BASELINE_COOPD:-}
 BASE_THREADS=${BENCH_BASELINE_HTTP_THREADS:-64}
+RATE=${BENCH_WEBHOOK_RATE:-3000}
 [ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=1000
 cd "$(dirname "$0")/.."
 cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
@@ -87,7 +88,7 @@ PY
 # $tmp/$2.*: wrk's output, what the database holds after the drain, CPU
 # ticks and load averages.
 run_load() {
-  local bin=$1 tag=$2 threads=$3
+  local bin=$1 tag=$2 threads=$3 rate=${4:-}
   rm -f "$tmp"/coop.db*
   P=$(port)
   COOP_DATA_DIR="$tmp" COOP_LISTEN="127.0.0.1:$P" COOP_HTTP_THREADS=$threads COOP_WORKERS=1 \
@@ -98,7 +99,7 @@ run_load() {
   local load0 cpu0 cpu1 cpu2 t_end
   load0=$(cut -d' ' -f1 /proc/loadavg)
   cpu0=$(cpu_ticks)
-  WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$$tag" \
+  WRK_RATE=$rate WH_BODY="$tmp/body.json" WH_SIG=$(cat "$tmp/sig") WH_RUN="run$$$tag" \
     /usr/bin/time -f "%U %S" -o "$tmp/$tag.wrkcpu" \
     wrk -t2 -c64 -d"${DUR}s" --latency -s bench/webhooks.lua "http://127.0.0.1:$P/" | tee "$tmp/$tag.wrk" >&2
   cpu1=$(cpu_ticks)
@@ -112,10 +113,11 @@ run_load() {
 
 [ -n "$BASE_COOPD" ] && run_load "$BASE_COOPD" base "$BASE_THREADS"
 run_load "$BUILD/coopd" new "$HTTP_THREADS"
+run_load "$BUILD/coopd" paced "$HTTP_THREADS" "$RATE"
 
-python3 - "$tmp" "$BASE" "$DUR" "$BODY_BYTES" "$HTTP_THREADS" "$BASE_COOPD" "$BASE_THREADS" <<'PY'
+python3 - "$tmp" "$BASE" "$DUR" "$BODY_BYTES" "$HTTP_THREADS" "$BASE_COOPD" "$BASE_THREADS" "$RATE" <<'PY'
 import os, re, sys
-tmp, base, dur, size, threads, base_bin, base_threads = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
+tmp, base, dur, size, threads, base_bin, base_threads, rate = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8]
 
 def result(tag):
     wrk = open(os.path.join(tmp, tag + ".wrk")).read()
@@ -132,7 +134,7 @@ def result(tag):
     acks = total - non2xx
     tick = 100.0  # getconf CLK_TCK
     wrk_cpu = sum(float(x) for x in open(os.path.join(tmp, tag + ".wrkcpu")).read().split())
-    return dict(total=total, acks=acks, rate=acks / secs, p50=ms("50%"), p99=ms("99%"), non2xx=non2xx,
+    return dict(total=total, acks=acks, rate=acks / secs, p50=ms("50%"), p90=ms("90%"), p99=ms("99%"), non2xx=non2xx,
                 errors=errors.group(1) if errors else "", rows=int(rows), done=int(done), once=int(once),
                 proc_rate=int(done) / float(span), tail=float(tail), load0=load0, load1=load1,
                 per=(int(cpu1) - int(cpu0)) / tick / max(acks, 1) * 1e6,
@@ -168,6 +170,13 @@ if base_bin:
           % (new["rate"] / old["rate"], new["p99"] / old["p99"], new["per"] / old["per"]))
 else:
     report(new, "this build:")
+paced = result("paced")
+print("this build, paced at %s deliveries/s (bench/paced.lua; same wrk -t2 -c64):" % rate)
+print("  acknowledged (202)         : %10.0f deliveries/s (goal >= 3,000)" % paced["rate"])
+print("  ack latency p50 / p90 / p99: %7.2f / %.2f / %.2f ms (goal p99 < 20 ms)" % (paced["p50"], paced["p90"], paced["p99"]))
+print("  refused or failed          : %10d%s" % (paced["non2xx"], ("; socket errors: " + paced["errors"]) if paced["errors"] else ""))
+print("  stored / acknowledged      : %10d / %d; processed exactly once: %d of %d"
+      % (paced["rows"], paced["acks"], paced["once"], paced["rows"]))
 PY
 echo
 cat "$tmp/jobs.txt"

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Responses are bounded too: a handler that tries to build more than this
@@ -150,22 +151,52 @@ const char *coop_http_query(const struct coop_http_request *req, const char *nam
     return MHD_lookup_connection_value(st->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* Each HTTP thread keeps the series it last used per method, route and
+ * status, so that recording a request costs no lookup in the registry
+ * (a scan of every series, comparing names). The route is kept by value:
+ * the pointer alone could be a later server's route at the same address. */
+struct metric_slot {
+    char route[64];
+    const char *method;
+    unsigned status;
+    struct coop_metric *count, *duration;
+};
+
+#define METRIC_SLOTS 32
+static _Thread_local struct metric_slot metric_slots[METRIC_SLOTS];
+
 void coop_http_metrics_record_(const char *method, const char *route, unsigned status,
                                double seconds)
 {
     static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"};
     const char *m = "OTHER";
-    char labels[256];
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         if (strcmp(method, known[i]) == 0)
             m = known[i];
-    snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%u\"", m, route,
-             status);
-    coop_metric_add(coop_metric_get(COOP_METRIC_COUNTER, "coop_http_requests_total",
-                                    "HTTP requests by method, route and status", labels),
-                    1);
-    snprintf(labels, sizeof labels, "route=\"%s\"", route);
-    coop_metric_observe(coop_metric_get(COOP_METRIC_HISTOGRAM, "coop_http_request_duration_seconds",
-                                        "HTTP request latency by route", labels),
-                        seconds);
+    uint64_t h = 1469598103934665603ULL ^ status ^ ((uintptr_t)m >> 3);
+    for (const char *p = route; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    struct metric_slot *slot = &metric_slots[h % METRIC_SLOTS];
+    if (slot->method != m || slot->status != status || strcmp(slot->route, route) != 0) {
+        char labels[256];
+        snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",status=\"%u\"", m, route,
+                 status);
+        struct coop_metric *count =
+            coop_metric_get(COOP_METRIC_COUNTER, "coop_http_requests_total",
+                            "HTTP requests by method, route and status", labels);
+        snprintf(labels, sizeof labels, "route=\"%s\"", route);
+        struct coop_metric *duration =
+            coop_metric_get(COOP_METRIC_HISTOGRAM, "coop_http_request_duration_seconds",
+                            "HTTP request latency by route", labels);
+        if (strlen(route) >= sizeof slot->route || !count || !duration) {
+            coop_metric_add(count, 1);
+            coop_metric_observe(duration, seconds);
+            return;
+        }
+        *slot = (struct metric_slot){.method = m, .status = status, .count = count,
+                                     .duration = duration};
+        memcpy(slot->route, route, strlen(route) + 1);
+    }
+    coop_metric_add(slot->count, 1);
+    coop_metric_observe(slot->duration, seconds);
 }

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define MAX_ROUTES 96
-#define MHD_MEMORY_LIMIT (64 * 1024) /* bounds the request line and headers */
+#define MHD_MEMORY_LIMIT (32 * 1024) /* bounds the request line and headers */
 #define BODY_PRESIZE_MAX (1u << 20)
 
 struct coop_http_server {
