@@ -90,31 +90,43 @@ coop_err coop_graph_codeowners_set(struct coop_conn *c, const char *repo, const 
     if (err)
         return err;
     if (!text) {
-        /* A later CODEOWNERS may get the removed one's version number again:
-         * the repository's version moves, so that answers kept under the
-         * old one are not served, and this instance's parsed copy goes. */
+        /* The repository's version moves, so that answers kept under the
+         * old one are not served. */
         int64_t removed = 0;
         err = coop_conn_exec(c, "DELETE FROM graph_codeowners WHERE repo = ? AND branch = ?",
                              COOP_PARAMS(COOP_PI(id), COOP_PT(branch)), &removed);
-        if (!err && removed) {
+        if (!err && removed)
             err = coop_conn_exec(c, "UPDATE graph_repos SET version = version + 1 WHERE id = ?",
                                  COOP_PARAMS(COOP_PI(id)), NULL);
-            coop_graph_cache_clear_();
-        }
         return err;
     }
+    /* The same text again keeps its version (and the parsed copies every
+     * instance keeps under it). */
+    int64_t same = 0;
+    err = coop_conn_query_int(c,
+                              "SELECT COUNT(*) FROM graph_codeowners WHERE repo = ? AND branch = ?"
+                              " AND file = ? AND text = ?",
+                              COOP_PARAMS(COOP_PI(id), COOP_PT(branch), COOP_PT(file), COOP_PT(text)),
+                              &same);
+    if (err || same)
+        return err;
+    /* A new text takes the repository's next version as its own. Parsed
+     * copies are kept by repository and CODEOWNERS version, in every
+     * instance; the repository's version only ever grows (a removal moves
+     * it too), so a number once given to one text is never given to
+     * another, and no instance can take a stale copy for the new text. */
     int64_t version = 0;
-    err = coop_conn_query_int(c, "SELECT COALESCE(MAX(version), 0) + 1 FROM graph_codeowners",
-                              COOP_NOPARAMS, &version);
+    err = coop_conn_exec(c, "UPDATE graph_repos SET version = version + 1 WHERE id = ?",
+                         COOP_PARAMS(COOP_PI(id)), NULL);
+    if (!err)
+        err = coop_conn_query_int(c, "SELECT version FROM graph_repos WHERE id = ?",
+                                  COOP_PARAMS(COOP_PI(id)), &version);
     if (err)
         return err;
-    /* The same text again keeps its version (and the parsed cache). */
     return coop_conn_exec(c,
                           "INSERT INTO graph_codeowners (repo, branch, file, text, version)"
                           " VALUES (?, ?, ?, ?, ?) ON CONFLICT (repo, branch) DO UPDATE SET"
-                          " file = excluded.file, text = excluded.text, version = excluded.version"
-                          " WHERE graph_codeowners.text <> excluded.text"
-                          " OR graph_codeowners.file <> excluded.file",
+                          " file = excluded.file, text = excluded.text, version = excluded.version",
                           COOP_PARAMS(COOP_PI(id), COOP_PT(branch), COOP_PT(file), COOP_PT(text),
                                       COOP_PI(version)),
                           NULL);

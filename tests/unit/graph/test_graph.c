@@ -539,6 +539,23 @@ static coop_err co_set_tx(struct coop_conn *c, void *ctx)
     return coop_graph_codeowners_set(c, "test/kept-owners", "main", "CODEOWNERS", a->text);
 }
 
+/* What another instance writes when it removes the CODEOWNERS file: only
+ * the store changes, not this process's kept answers and parsed copies. */
+static coop_err co_remove_elsewhere_tx(struct coop_conn *c, void *ctx)
+{
+    (void)ctx;
+    coop_err err = coop_conn_exec(c,
+                                  "DELETE FROM graph_codeowners WHERE repo ="
+                                  " (SELECT id FROM graph_repos WHERE name = 'test/kept-owners')",
+                                  COOP_NOPARAMS, NULL);
+    if (!err)
+        err = coop_conn_exec(c,
+                             "UPDATE graph_repos SET version = version + 1"
+                             " WHERE name = 'test/kept-owners'",
+                             COOP_NOPARAMS, NULL);
+    return err;
+}
+
 /* The owners answer as the endpoint serves it: recent contributors, first
  * author and CODEOWNERS owner, as "recent|person|owner". */
 static const char *owners_summary(int64_t now)
@@ -586,6 +603,17 @@ static void test_owners_answer_follows_changes(void **state)
     a.text = "* @team-c\n";
     assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
     assert_string_equal(owners_summary(now), "2|kate|@team-c");
+    /* Removed by another instance, then a new text: the new text's version
+     * is not the removed one's, so this instance's parsed copy of
+     * "@team-c" is not taken for it. */
+    assert_int_equal(coop_store_tx(store, true, co_remove_elsewhere_tx, NULL), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|(absent)");
+    a.text = "* @team-d\n";
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|@team-d");
+    /* The same text again changes nothing, the kept answer included. */
+    assert_int_equal(coop_store_tx(store, true, co_set_tx, &a), COOP_ERR_OK);
+    assert_string_equal(owners_summary(now), "2|kate|@team-d");
 }
 
 struct review_args {
