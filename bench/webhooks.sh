@@ -24,7 +24,7 @@ BASE_THREADS=${BENCH_BASELINE_HTTP_THREADS:-64}
 RATE=${BENCH_WEBHOOK_RATE:-3000}
 [ -n "${BENCH_SMOKE:-}" ] && DUR=1 && JOBS_N=1000
 cd "$(dirname "$0")/.."
-cmake --build "$BUILD" --target coopd bench-jobs_noop >/dev/null
+cmake --build "$BUILD" --target coopd bench-jobs_noop bench-webhook_sig >/dev/null
 command -v wrk >/dev/null || { echo "wrk is missing (make deps)"; exit 1; }
 
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -180,3 +180,5 @@ print("  stored / acknowledged      : %10d / %d; processed exactly once: %d of %
 PY
 echo
 cat "$tmp/jobs.txt"
+echo
+if [ -n "${BENCH_SMOKE:-}" ]; then "$BUILD/bench/bench-webhook_sig" 200; else "$BUILD/bench/bench-webhook_sig"; fi
