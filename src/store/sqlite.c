@@ -41,6 +41,10 @@ struct db_file {
     pthread_mutex_t writer;
     struct db_file *next;
 
+    /* Held through a connection's attach or detach, the checkpointer's
+     * start and stop included, so that a connection opening while the
+     * last one closes finds the checkpointer either running or stopped. */
+    pthread_mutex_t life;
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t wake;
     int conns;
@@ -80,6 +84,7 @@ static struct db_file *db_file_for(sqlite3 *db)
             f = NULL;
         } else {
             pthread_mutex_init(&f->writer, NULL);
+            pthread_mutex_init(&f->life, NULL);
             pthread_mutex_init(&f->lock, NULL);
             pthread_cond_init(&f->wake, NULL);
             f->next = files;
@@ -183,6 +188,7 @@ static void *checkpointer_main(void *arg)
 static void file_attach(struct sqlite_conn *c)
 {
     struct db_file *f = c->file;
+    pthread_mutex_lock(&f->life);
     pthread_mutex_lock(&f->lock);
     f->conns++;
     if (!f->running) {
@@ -203,6 +209,7 @@ static void file_attach(struct sqlite_conn *c)
     if (f->running)
         sqlite3_wal_hook(c->db, wal_hook, f);
     pthread_mutex_unlock(&f->lock);
+    pthread_mutex_unlock(&f->life);
 }
 
 /* Uncounts c's connection; the last one stops the checkpointer, before
@@ -211,6 +218,7 @@ static void file_attach(struct sqlite_conn *c)
 static void file_detach(struct sqlite_conn *c)
 {
     struct db_file *f = c->file;
+    pthread_mutex_lock(&f->life);
     pthread_mutex_lock(&f->lock);
     bool last = --f->conns == 0 && f->running;
     if (last) {
@@ -218,14 +226,15 @@ static void file_detach(struct sqlite_conn *c)
         pthread_cond_signal(&f->wake);
     }
     pthread_mutex_unlock(&f->lock);
-    if (!last)
-        return;
-    pthread_join(f->thread, NULL);
-    pthread_mutex_lock(&f->lock);
-    sqlite3_close_v2(f->ckpt_db);
-    f->ckpt_db = NULL;
-    f->running = false;
-    pthread_mutex_unlock(&f->lock);
+    if (last) {
+        pthread_join(f->thread, NULL);
+        pthread_mutex_lock(&f->lock);
+        sqlite3_close_v2(f->ckpt_db);
+        f->ckpt_db = NULL;
+        f->running = false;
+        pthread_mutex_unlock(&f->lock);
+    }
+    pthread_mutex_unlock(&f->life);
 }
 
 static bool sq_accepts(const char *url)

@@ -555,13 +555,30 @@ static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
         NULL);
 }
 
+/* Parsed deliveries are kept ahead for a few dozen jobs at a time; one
+ * larger than this is parsed when its job runs instead, so that a burst
+ * of very large pushes cannot make the kept ones hold a lot of memory. */
+#define PREPARE_MAX_BODY (256 * 1024)
+
 /* A delivery's events, loaded and parsed before the job's transaction. */
 static coop_err webhook_prepare(const struct coop_job *job, struct coop_conn *conn, void **out,
                                 void *ctx)
 {
     (void)ctx;
+    *out = NULL;
+    int64_t id, len = 0;
+    if (coop_parse_i64(job->payload, &id))
+        return COOP_ERR_INVALID;
+    coop_err err = coop_conn_query_int(conn,
+                                       "SELECT length(body) FROM coop_webhook_deliveries"
+                                       " WHERE id = ?",
+                                       COOP_PARAMS(COOP_PI(id)), &len);
+    if (err)
+        return err;
+    if (len > PREPARE_MAX_BODY)
+        return COOP_ERR_TOO_LARGE;
     struct coop_event *events = NULL;
-    coop_err err = coop_webhook_load_events(conn, job->payload, &events);
+    err = coop_webhook_load_events(conn, job->payload, &events);
     *out = events;
     return err;
 }
