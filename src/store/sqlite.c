@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -45,8 +46,13 @@ struct db_file {
      * start and stop included, so that a connection opening while the
      * last one closes finds the checkpointer either running or stopped. */
     pthread_mutex_t life;
+    /* Set while the checkpointer waits for the writer lock or holds it:
+     * writers arriving then wait on ckpt_done for it to finish. */
+    atomic_bool ckpt_turn;
+
     pthread_mutex_t lock; /* guards the fields below */
     pthread_cond_t wake;
+    pthread_cond_t ckpt_done;
     int conns;
     bool running, stop, asked;
     pthread_t thread;
@@ -87,6 +93,7 @@ static struct db_file *db_file_for(sqlite3 *db)
             pthread_mutex_init(&f->life, NULL);
             pthread_mutex_init(&f->lock, NULL);
             pthread_cond_init(&f->wake, NULL);
+            pthread_cond_init(&f->ckpt_done, NULL);
             f->next = files;
             files = f;
         }
@@ -100,10 +107,21 @@ static coop_err writer_acquire(struct sqlite_conn *c)
 {
     if (!c->file)
         return COOP_ERR_OK;
+    struct db_file *f = c->file;
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += BUSY_TIMEOUT_MS / 1000;
-    int rc = pthread_mutex_timedlock(&c->file->writer, &until);
+    /* The checkpointer's pass under the writer lock goes first: a mutex
+     * goes to whichever thread runs first, and writers that commit back to
+     * back would keep it from the checkpointer while the log grows. */
+    if (atomic_load(&f->ckpt_turn)) {
+        pthread_mutex_lock(&f->lock);
+        while (atomic_load(&f->ckpt_turn) &&
+               pthread_cond_timedwait(&f->ckpt_done, &f->lock, &until) == 0)
+            ;
+        pthread_mutex_unlock(&f->lock);
+    }
+    int rc = pthread_mutex_timedlock(&f->writer, &until);
     if (rc == ETIMEDOUT)
         return COOP_ERR_BUSY;
     if (rc != 0)
@@ -164,12 +182,27 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&f->lock);
 
         int log = 0, done = 0;
-        int rc = sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
-                                           &done);
-        if (rc == SQLITE_OK && log >= CKPT_HARD_PAGES && done < log) {
+        int rc =
+            sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && log < 0) {
+            /* A connection opens the log with its first read transaction;
+             * until then its checkpoints do nothing (and report -1). */
+            (void)sqlite3_exec(f->ckpt_db, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL);
+            rc =
+                sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        }
+        /* done == log: the pass copied the whole log it found; a pass
+         * under the writer lock copies what commits added meanwhile, and
+         * with nothing left to copy the next commit starts the log over. */
+        if (rc == SQLITE_OK && log >= CKPT_HARD_PAGES && done == log) {
+            atomic_store(&f->ckpt_turn, true);
             pthread_mutex_lock(&f->writer);
             (void)sqlite3_wal_checkpoint_v2(f->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
                                             NULL);
+            pthread_mutex_lock(&f->lock);
+            atomic_store(&f->ckpt_turn, false);
+            pthread_cond_broadcast(&f->ckpt_done);
+            pthread_mutex_unlock(&f->lock);
             pthread_mutex_unlock(&f->writer);
         }
 

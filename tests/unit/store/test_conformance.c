@@ -3,8 +3,8 @@
  * SQLite (a file, so the pool has several connections) and on PostgreSQL
  * (COOP_TEST_PG: the fixture's server or COOP_TEST_PG_URL; skipped without
  * one, except on CI). Types, NULL, blobs, placeholders, transactions and
- * rollback, error mapping, migrations, concurrent writers, and on
- * PostgreSQL reconnection and URLs kept out of the log.
+ * rollback, lazy transactions, error mapping, migrations, concurrent
+ * writers, and on PostgreSQL reconnection and URLs kept out of the log.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +464,106 @@ static void test_migrations_idempotent(void **state)
     assert_int_equal(n, b->first_migrations);
 }
 
+/* ---- lazy transactions ------------------------------------------------------------ */
+
+struct lazy {
+    int64_t first;
+    coop_err result;
+    char setting[16]; /* the commit's durability, read inside the transaction */
+};
+
+static coop_err text_at(void *ctx, const struct coop_row *row)
+{
+    char *out = ctx;
+    const char *s = coop_row_text(row, 0, NULL);
+    coop_strlcpy(out, s ? s : "(null)", 16);
+    return COOP_ERR_OK;
+}
+
+/* SQLite's synchronous setting (2: FULL, 1: NORMAL) or PostgreSQL's
+ * synchronous_commit, as conn's next commit would use it. */
+static coop_err read_durability(struct coop_conn *c, void *ctx)
+{
+    return coop_conn_query(c,
+                           coop_conn_dialect(c) == COOP_STORE_SQLITE
+                               ? "PRAGMA synchronous"
+                               : "SELECT current_setting('synchronous_commit')",
+                           COOP_NOPARAMS, text_at, ctx);
+}
+
+static coop_err lazy_insert(struct coop_conn *c, void *ctx)
+{
+    struct lazy *l = ctx;
+    for (int64_t id = l->first; id < l->first + 3; id++) {
+        coop_err err = coop_conn_exec(c, "INSERT INTO conf_t (id, s) VALUES (?, 'lazy')",
+                                      COOP_PARAMS(COOP_PI(id)), NULL);
+        if (err)
+            return err;
+    }
+    coop_err err = read_durability(c, l->setting);
+    return err ? err : l->result;
+}
+
+/* A lazy transaction commits (or rolls back) all its writes like any other,
+ * without waiting for the disk; the pooled connection it ran on goes back
+ * to waiting for the disk afterwards, whether it committed or not. */
+static void test_lazy_transactions(void **state)
+{
+    struct backend *b = *state;
+    bool sqlite = coop_store_dialect(b->store) == COOP_STORE_SQLITE;
+    const char *lazy_value = sqlite ? "1" : "off", *durable_value = sqlite ? "2" : "on";
+    create_t(b);
+    /* One connection, marked by a temporary table (which only the session
+     * that made it sees), so the checks below are all on the connection the
+     * lazy transactions ran on. */
+    struct coop_store *one;
+    assert_int_equal(coop_store_open(b->url, 1, &one), COOP_ERR_OK);
+    if (!sqlite) /* the test server may default to off; the session says on */
+        assert_int_equal(coop_store_exec(one, "SET synchronous_commit = on", COOP_NOPARAMS, NULL),
+                         COOP_ERR_OK);
+    assert_int_equal(
+        coop_store_exec(one, "CREATE TEMP TABLE conf_marker (x BIGINT)", COOP_NOPARAMS, NULL),
+        COOP_ERR_OK);
+    char setting[16] = "";
+    assert_int_equal(coop_store_tx(one, false, read_durability, setting), COOP_ERR_OK);
+    assert_string_equal(setting, durable_value);
+
+    struct lazy l = {.first = 1, .result = COOP_ERR_OK};
+    assert_int_equal(coop_store_tx_lazy(one, lazy_insert, &l), COOP_ERR_OK);
+    assert_string_equal(l.setting, lazy_value);
+    assert_int_equal(count_t(b), 3); /* committed: seen from the other store's connections */
+    memset(setting, 0, sizeof setting);
+    assert_int_equal(coop_store_tx(one, false, read_durability, setting), COOP_ERR_OK);
+    assert_string_equal(setting, durable_value);
+
+    /* The function's error undoes every write of the transaction. */
+    l = (struct lazy){.first = 10, .result = COOP_ERR_NOT_FOUND};
+    assert_int_equal(coop_store_tx_lazy(one, lazy_insert, &l), COOP_ERR_NOT_FOUND);
+    assert_string_equal(l.setting, lazy_value);
+    assert_int_equal(count_t(b), 3);
+    memset(setting, 0, sizeof setting);
+    assert_int_equal(coop_store_tx(one, true, read_durability, setting), COOP_ERR_OK);
+    assert_string_equal(setting, durable_value);
+
+    /* A lazy transaction that fails in the database (a duplicate key) too. */
+    l = (struct lazy){.first = 3, .result = COOP_ERR_OK};
+    assert_int_equal(coop_store_tx_lazy(one, lazy_insert, &l), COOP_ERR_CONFLICT);
+    assert_int_equal(count_t(b), 3);
+    memset(setting, 0, sizeof setting);
+    assert_int_equal(coop_store_tx(one, false, read_durability, setting), COOP_ERR_OK);
+    assert_string_equal(setting, durable_value);
+
+    /* Still the marked connection: it was restored, not replaced. */
+    int64_t n = -1;
+    struct coop_conn *c;
+    assert_int_equal(coop_store_acquire(one, &c), COOP_ERR_OK);
+    assert_int_equal(coop_conn_query_int(c, "SELECT COUNT(*) FROM conf_marker", COOP_NOPARAMS, &n),
+                     COOP_ERR_OK);
+    coop_store_release(one, c);
+    assert_int_equal(n, 0);
+    coop_store_close(one);
+}
+
 /* ---- concurrency ------------------------------------------------------------------- */
 
 #define THREADS 4
@@ -699,6 +799,7 @@ int main(void)
         BOTH(test_transactions),
         BOTH(test_conflict),
         BOTH(test_migrations_idempotent),
+        BOTH(test_lazy_transactions),
         BOTH(test_concurrent_writers),
         BOTH(test_notify),
     };
