@@ -1,6 +1,6 @@
 /* The job queue: enqueue in a caller's transaction, priorities, run-at,
  * unique keys, retries with backoff, dead jobs, exactly-once effects of
- * transactional handlers, leases of outside handlers. */
+ * transactional handlers, leases of outside handlers, prepare functions. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -294,6 +294,228 @@ static void test_invalid_specs(void **state)
     assert_int_equal(coop_jobs_register_handler("", record_handler, NULL), COOP_ERR_INVALID);
 }
 
+/* ---- preparing ahead --------------------------------------------------------------- */
+
+/* What the prepare functions made and what the engine freed, by count. */
+static int prepare_calls, prepared_made, prepared_freed;
+
+static void prepared_counts_reset(void)
+{
+    prepare_calls = prepared_made = prepared_freed = 0;
+}
+
+/* The payload upper-cased, read back through conn (which is in a read
+ * transaction). "bad" fails with nothing made; "bad-partial" fails after
+ * making something, which the engine must free all the same. */
+static coop_err upper_prepare(const struct coop_job *job, struct coop_conn *conn, void **out,
+                              void *ctx)
+{
+    prepare_calls++;
+    assert_ptr_equal(ctx, &prepare_calls);
+    char stored[64] = "";
+    coop_err err = coop_conn_query(conn, "SELECT payload FROM coop_jobs WHERE id = ?",
+                                   COOP_PARAMS(COOP_PI(job->id)), note_at, stored);
+    if (err)
+        return err;
+    if (strcmp(job->payload, "bad") == 0)
+        return COOP_ERR_PROTOCOL;
+    char *s = strdup(stored); /* "payload," */
+    assert_non_null(s);
+    prepared_made++;
+    s[strcspn(s, ",")] = '\0';
+    for (char *p = s; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+    *out = s;
+    return strcmp(job->payload, "bad-partial") == 0 ? COOP_ERR_PROTOCOL : COOP_ERR_OK;
+}
+
+static void upper_free(void *prepared)
+{
+    prepared_freed++;
+    free(prepared);
+}
+
+/* Records what it was handed (or "-" for nothing); fails the first run of
+ * "fail-once". */
+static coop_err upper_handler(struct coop_job *job, struct coop_conn *conn, void *ctx)
+{
+    const char *prepared = job->prepared;
+    coop_err err =
+        coop_conn_exec(conn, "INSERT INTO effects (job, note) VALUES (?, ?)",
+                       COOP_PARAMS(COOP_PI(job->id), COOP_PT(prepared ? prepared : "-")), NULL);
+    if (!err && strcmp(job->payload, "fail-once") == 0 && job->attempt == 1)
+        err = COOP_ERR_UPSTREAM;
+    return err;
+}
+
+static void register_upper(void)
+{
+    assert_int_equal(coop_jobs_register_handler("t.upper", upper_handler, &prepare_calls),
+                     COOP_ERR_OK);
+    assert_int_equal(coop_jobs_set_prepare("t.upper", upper_prepare, upper_free), COOP_ERR_OK);
+    prepared_counts_reset();
+}
+
+static struct coop_jobs *jobs_with_batch(int batch)
+{
+    struct coop_jobs_options opt = {
+        .workers = 0, .batch = batch, .backoff_base_ms = 100, .backoff_max_ms = 1000};
+    struct coop_jobs *j = NULL;
+    assert_int_equal(coop_jobs_new(store, &opt, &j), COOP_ERR_OK);
+    return j;
+}
+
+/* Runs batches until want jobs are done (a batch may stop early). */
+static void run_until_done(struct coop_jobs *j, int64_t want)
+{
+    int64_t done = 0;
+    for (int i = 0; i < 20 && done < want; i++) {
+        assert_int_equal(coop_jobs_run_once(j, NULL), COOP_ERR_OK);
+        assert_int_equal(coop_jobs_count(store, "done", &done), COOP_ERR_OK);
+    }
+    assert_int_equal(done, want);
+}
+
+/* The effects the job with payload left, in order, as "note,note,". */
+static void notes_of(const char *payload, char out[64])
+{
+    out[0] = '\0';
+    assert_int_equal(
+        coop_store_query(store,
+                         "SELECT e.note FROM effects e JOIN coop_jobs j ON j.id = e.job"
+                         " WHERE j.payload = ? ORDER BY e.seq",
+                         COOP_PARAMS(COOP_PT(payload)), note_at, out),
+        COOP_ERR_OK);
+}
+
+static void test_prepare_feeds_handler(void **state)
+{
+    register_upper();
+    struct coop_jobs *j = jobs_with_batch(8);
+    enqueue("t.upper", "hello", 0, 0, 0, NULL, NULL);
+    enqueue("t.upper", "world", 0, 0, 0, NULL, NULL);
+    enqueue("t.upper", "fail-once", 0, 0, 3, NULL, NULL);
+    run_until_done(j, 2);
+    char notes[64];
+    notes_of("hello", notes);
+    assert_string_equal(notes, "HELLO,");
+    notes_of("world", notes);
+    assert_string_equal(notes, "WORLD,");
+    /* A failed run's effects are undone; its retry is prepared afresh. */
+    notes_of("fail-once", notes);
+    assert_string_equal(notes, "");
+    fake_now += 2000;
+    run_until_done(j, 3);
+    notes_of("fail-once", notes);
+    assert_string_equal(notes, "FAIL-ONCE,");
+    assert_int_equal(prepare_calls, 4);
+    assert_int_equal(prepared_made, 4);
+    assert_int_equal(prepared_freed, 4); /* each once its handler returned */
+    coop_jobs_free(j);
+    assert_int_equal(prepared_freed, 4);
+}
+
+static void test_prepare_failure_leaves_null(void **state)
+{
+    register_upper();
+    struct coop_jobs *j = jobs_with_batch(8);
+    enqueue("t.upper", "bad", 0, 0, 0, NULL, NULL);
+    enqueue("t.upper", "ok", 0, 0, 0, NULL, NULL);
+    enqueue("t.upper", "bad-partial", 0, 0, 0, NULL, NULL);
+    run_until_done(j, 3);
+    char notes[64];
+    notes_of("bad", notes);
+    assert_string_equal(notes, "-,");
+    notes_of("ok", notes);
+    assert_string_equal(notes, "OK,");
+    notes_of("bad-partial", notes);
+    assert_string_equal(notes, "-,");
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM coop_jobs WHERE attempts = 1"), 3);
+    coop_jobs_free(j);
+    assert_true(prepared_made >= 2);
+    assert_int_equal(prepared_freed, prepared_made);
+}
+
+static void test_register_again_removes_prepare(void **state)
+{
+    register_upper();
+    assert_int_equal(coop_jobs_register_handler("t.upper", upper_handler, &prepare_calls),
+                     COOP_ERR_OK);
+    struct coop_jobs *j = jobs_with_batch(8);
+    enqueue("t.upper", "plain", 0, 0, 0, NULL, NULL);
+    enqueue("t.upper", "again", 0, 0, 0, NULL, NULL);
+    run_until_done(j, 2);
+    assert_int_equal(prepare_calls, 0);
+    char notes[64];
+    notes_of("plain", notes);
+    assert_string_equal(notes, "-,");
+    notes_of("again", notes);
+    assert_string_equal(notes, "-,");
+    coop_jobs_free(j);
+    assert_int_equal(prepared_freed, 0);
+}
+
+static void test_set_prepare_refusals(void **state)
+{
+    assert_int_equal(
+        coop_jobs_register_handler_ex("t.outside", outside_handler, NULL, COOP_JOBS_OUTSIDE_TX),
+        COOP_ERR_OK);
+    assert_int_equal(coop_jobs_set_prepare("t.outside", upper_prepare, upper_free),
+                     COOP_ERR_INVALID);
+    assert_int_equal(coop_jobs_set_prepare("t.nobody", upper_prepare, upper_free),
+                     COOP_ERR_NOT_FOUND);
+    assert_int_equal(coop_jobs_register_handler("t.upper", upper_handler, &prepare_calls),
+                     COOP_ERR_OK);
+    assert_int_equal(coop_jobs_set_prepare("t.upper", NULL, upper_free), COOP_ERR_INVALID);
+    assert_int_equal(coop_jobs_set_prepare("t.upper", upper_prepare, NULL), COOP_ERR_INVALID);
+    /* The refused outside kind still runs, unprepared. */
+    prepared_counts_reset();
+    outside_calls = 0;
+    enqueue("t.outside", "", 0, 0, 0, NULL, NULL);
+    struct coop_jobs *j = jobs_with_batch(8);
+    run_until_done(j, 1);
+    coop_jobs_free(j);
+    assert_int_equal(outside_calls, 1);
+    assert_int_equal(prepare_calls, 0);
+}
+
+/* Prepared ahead, then cancelled or left queued: what was made is freed
+ * once, when the job leaves the due ones or when the engine is freed. */
+static void test_prepared_freed_once_when_not_run(void **state)
+{
+    register_upper();
+    struct coop_jobs *j = jobs_with_batch(1);
+    const char *payloads[] = {"a", "b", "c", "d", "e", "f"};
+    for (size_t i = 0; i < 6; i++)
+        enqueue("t.upper", payloads[i], 0, 0, 0, NULL, NULL);
+    int ran = -1;
+    assert_int_equal(coop_jobs_run_once(j, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 1);
+    assert_int_equal(prepare_calls, 6); /* every due job, ahead of its batch */
+    assert_int_equal(prepared_freed, 1);
+    /* Cancelled: two removed, one marked dead. */
+    assert_int_equal(coop_store_exec(store, "DELETE FROM coop_jobs WHERE payload IN ('b', 'c')",
+                                     COOP_NOPARAMS, NULL),
+                     COOP_ERR_OK);
+    assert_int_equal(coop_store_exec(store,
+                                     "UPDATE coop_jobs SET state = 'dead' WHERE payload = 'd'",
+                                     COOP_NOPARAMS, NULL),
+                     COOP_ERR_OK);
+    assert_int_equal(coop_jobs_run_once(j, &ran), COOP_ERR_OK);
+    assert_int_equal(ran, 1);
+    assert_int_equal(prepare_calls, 6); /* nothing prepared twice */
+    assert_int_equal(prepared_freed, 5);
+    char notes[64];
+    notes_of("a", notes);
+    assert_string_equal(notes, "A,");
+    notes_of("e", notes);
+    assert_string_equal(notes, "E,");
+    coop_jobs_free(j); /* "f" was prepared and never ran */
+    assert_int_equal(prepared_made, 6);
+    assert_int_equal(prepared_freed, 6);
+}
+
 int main(void)
 {
     coop_core_init();
@@ -307,6 +529,11 @@ int main(void)
         cmocka_unit_test_setup(test_outside_lease, each),
         cmocka_unit_test_setup(test_invalid_specs, each),
         cmocka_unit_test_setup(test_schedule_daily, each),
+        cmocka_unit_test_setup(test_prepare_feeds_handler, each),
+        cmocka_unit_test_setup(test_prepare_failure_leaves_null, each),
+        cmocka_unit_test_setup(test_register_again_removes_prepare, each),
+        cmocka_unit_test_setup(test_set_prepare_refusals, each),
+        cmocka_unit_test_setup(test_prepared_freed_once_when_not_run, each),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, setup, teardown);
     if (!coop_test_pg_open(&pg)) {
