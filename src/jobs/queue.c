@@ -437,8 +437,12 @@ static coop_err prepare_tx(struct coop_conn *conn, void *ctx)
             jobs->prepared[k].ready = true;
             data = NULL;
         } else if (k >= 0) {
-            struct coop_jobs_prepared gone;
-            prepared_remove(jobs, k, &gone);
+            /* Kept as ready with nothing: the job is not prepared again
+             * for this run, and a batch does not stop to wait for it; its
+             * handler does the work itself. */
+            jobs->prepared[k].data = NULL;
+            jobs->prepared[k].free_fn = h.prepared_free;
+            jobs->prepared[k].ready = true;
         }
         pthread_mutex_unlock(&jobs->prepared_lock);
         if (data)

@@ -207,8 +207,8 @@ static void *checkpointer_main(void *arg)
         }
 
         pthread_mutex_lock(&f->lock);
-        /* Commits during the pass asked again; the log they report is
-         * what is left, so one more pass follows only if needed. */
+        /* Commits during the pass found it asked already; the next commit
+         * that still leaves the log long asks again. */
         f->asked = false;
     }
     pthread_mutex_unlock(&f->lock);
