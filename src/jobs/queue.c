@@ -379,11 +379,13 @@ void coop_jobs_prepared_clear_(struct coop_jobs *jobs)
     pthread_mutex_unlock(&jobs->prepared_lock);
 }
 
-static bool in_batch(const struct batch *b, int64_t id)
+/* Whether b holds the job id at the run the entry was prepared for (a run
+ * started elsewhere, by another instance, makes the entry stale). */
+static bool in_batch(const struct batch *b, const struct coop_jobs_prepared *p)
 {
     for (int i = 0; i < b->n; i++)
-        if (b->rows[i].id == id)
-            return true;
+        if (b->rows[i].id == p->id)
+            return b->rows[i].attempts == p->attempts;
     return false;
 }
 
@@ -402,7 +404,7 @@ static coop_err prepare_tx(struct coop_conn *conn, void *ctx)
     pthread_mutex_lock(&jobs->prepared_lock);
     for (int i = 0; i < jobs->nprepared;) {
         struct coop_jobs_prepared gone;
-        if (jobs->prepared[i].ready && !in_batch(b, jobs->prepared[i].id)) {
+        if (jobs->prepared[i].ready && !in_batch(b, &jobs->prepared[i])) {
             prepared_remove(jobs, i, &gone);
             if (gone.data)
                 gone.free_fn(gone.data);
