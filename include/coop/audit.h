@@ -58,6 +58,10 @@ coop_err coop_audit_append_many(struct coop_store *store, const struct coop_audi
  */
 coop_err coop_audit_config_change(struct coop_store *store, const char *actor, const char *what,
                                   const char *detail);
+/* The same entry appended inside the caller's write transaction on conn,
+ * so that a change and its log entry are committed together or not at all. */
+coop_err coop_audit_config_change_conn(struct coop_conn *conn, const char *actor,
+                                       const char *what, const char *detail);
 
 /* ---- the hash chains ---------------------------------------------------- */
 

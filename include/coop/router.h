@@ -135,6 +135,14 @@ struct coop_policy;
  */
 coop_err coop_policy_load(const struct coop_config *cfg, struct coop_policy **out /* OUT */,
                           char *err, size_t errlen);
+/*
+ * The policy in force for a coopd on store: the one stored through PUT
+ * /v1/admin/policy when there is one, else coop_policy_load's. store may
+ * be NULL (nothing stored). A stored document that no longer parses is
+ * refused (COOP_ERR_CONFIG), never passed over for the configured one.
+ */
+coop_err coop_policy_load_in_force(const struct coop_config *cfg, struct coop_store *store,
+                                   struct coop_policy **out /* OUT */, char *err, size_t errlen);
 /* Parses and validates a policy document (PUT /v1/admin/policy). */
 coop_err coop_policy_parse(const char *json, size_t len, struct coop_policy **out /* OUT */,
                            char *err, size_t errlen);
@@ -205,8 +213,9 @@ struct coop_router;
 coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store,
                          const struct coop_sanitizer *sanitizer,
                          struct coop_router **out /* OUT */);
-/* Adds /v1/chat/completions, /v1/messages, /v1/models, /v1/ask, GET/PUT
- * /v1/admin/policy, GET/PUT /v1/admin/budgets and GET /v1/admin/usage. */
+/* Adds /v1/chat/completions, /v1/messages, /v1/models, /v1/ask,
+ * GET/PUT/DELETE /v1/admin/policy, GET/PUT /v1/admin/budgets and GET
+ * /v1/admin/usage. */
 coop_err coop_router_register(struct coop_router *r, struct coop_http_server *srv);
 /* The policy in force as JSON (a new reference the caller puts), for the
  * retention report and attestations. */

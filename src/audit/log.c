@@ -191,6 +191,18 @@ coop_err coop_audit_config_change(struct coop_store *store, const char *actor, c
     return err;
 }
 
+coop_err coop_audit_config_change_conn(struct coop_conn *conn, const char *actor,
+                                       const char *what, const char *detail)
+{
+    if (!conn || !what || too_long(actor, 128) || too_long(what, 128) || too_long(detail, 16384))
+        return COOP_ERR_INVALID;
+    const struct audit_value v[] = {text(actor), text(what), text(detail)};
+    coop_err err = audit_chain_append(conn, &audit_chain_config, v, coop_clock_now_ms());
+    if (err)
+        coop_log_error("config change not written", COOP_F_STR("what", what), COOP_F_ERR(err));
+    return err;
+}
+
 /* ---- reading -------------------------------------------------------------- */
 
 static json_object *json_text_or_null(const struct coop_row *row, int col)

@@ -47,10 +47,12 @@ int coop_cmd_attest(int argc, char **argv)
         coop_app_dispose(&app);
         return 2;
     }
-    /* Outside coopd serve the configured policy (COOP_POLICY_FILE or the
-     * built-in one) is the policy in force. */
+    /* Outside coopd serve the policy in force is the stored one (PUT
+     * /v1/admin/policy) when there is one, else the configured one
+     * (COOP_POLICY_FILE or the built-in one). */
     struct coop_policy *policy = NULL;
-    if (coop_policy_load(&app.config, &policy, msg, sizeof msg) == COOP_ERR_OK)
+    if (coop_policy_load_in_force(&app.config, app.store, &policy, msg, sizeof msg) ==
+        COOP_ERR_OK)
         coop_attest_set_policy_source(configured_policy, policy);
     else
         fprintf(stderr, "coopd attest: provider policy not loaded: %s\n", msg);

@@ -46,7 +46,9 @@ int coop_app_router_check(const struct coop_app *app, bool print)
 {
     struct coop_policy *p = NULL;
     char err[200] = "";
-    if (coop_policy_load(&app->config, &p, err, sizeof err)) {
+    /* coopd serve checks the policy in force (a stored one first); coopd
+     * check, which opens no store, the configured one. */
+    if (coop_policy_load_in_force(&app->config, app->store, &p, err, sizeof err)) {
         if (print)
             printf("FAIL %s\n", err);
         else

@@ -1,8 +1,6 @@
 /*
  * The router module: its state (policy, sanitizer, outbound client, audit
- * writer), its routes, and the admin side of the policy. Every policy
- * change is written to the config-change log with who made it and what
- * changed, field by field (a policy holds no key).
+ * writer) and its routes. The policy's admin side is policy_admin.c.
  */
 #include "router_int.h"
 
@@ -102,97 +100,6 @@ struct json_object *coop_router_policy_json(struct coop_router *r)
     return j;
 }
 
-static void policy_get(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
-{
-    struct coop_router *r = ctx;
-    struct json_object *j = coop_policy_to_json(router_policy_hold(r));
-    router_policy_release(r);
-    coop_http_json(res, 200, j);
-    json_object_put(j);
-    (void)req;
-}
-
-/* {"changes":[{"provider","field","from","to"}]} between two policies. */
-static char *policy_diff(const struct coop_policy *a, const struct coop_policy *b)
-{
-    struct json_object *ja = coop_policy_to_json(a), *jb = coop_policy_to_json(b);
-    struct json_object *pa = coop_json_obj(ja, "providers"), *pb = coop_json_obj(jb, "providers");
-    struct json_object *changes = json_object_new_array();
-    for (size_t i = 0; coop_providers[i]; i++) {
-        const char *name = coop_providers[i]->name;
-        struct json_object *oa = coop_json_obj(pa, name), *ob = coop_json_obj(pb, name);
-        if (!oa && !ob)
-            continue;
-        struct json_object *keys = ob ? ob : oa;
-        json_object_object_foreach(keys, field, v)
-        {
-            (void)v;
-            struct json_object *va = NULL, *vb = NULL;
-            if (oa)
-                json_object_object_get_ex(oa, field, &va);
-            if (ob)
-                json_object_object_get_ex(ob, field, &vb);
-            if (va && vb && json_object_equal(va, vb))
-                continue;
-            struct json_object *c = json_object_new_object();
-            json_object_object_add(c, "provider", json_object_new_string(name));
-            json_object_object_add(c, "field", json_object_new_string(field));
-            json_object_object_add(c, "from", json_object_get(va));
-            json_object_object_add(c, "to", json_object_get(vb));
-            json_object_array_add(changes, c);
-        }
-    }
-    struct json_object *ra = coop_json_obj(ja, "routes"), *rb = coop_json_obj(jb, "routes");
-    if (!(ra == NULL && rb == NULL) && !(ra && rb && json_object_equal(ra, rb))) {
-        struct json_object *c = json_object_new_object();
-        json_object_object_add(c, "field", json_object_new_string("routes"));
-        json_object_object_add(c, "from", json_object_get(ra));
-        json_object_object_add(c, "to", json_object_get(rb));
-        json_object_array_add(changes, c);
-    }
-    struct json_object *d = json_object_new_object();
-    json_object_object_add(d, "changes", changes);
-    char *out = strdup(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
-    json_object_put(d);
-    json_object_put(ja);
-    json_object_put(jb);
-    return out;
-}
-
-static void policy_put(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
-{
-    struct coop_router *r = ctx;
-    struct coop_policy *np = NULL;
-    char err[200] = "";
-    if (coop_policy_parse(req->body, req->body_len, &np, err, sizeof err)) {
-        coop_http_error(res, req, 400, "invalid_policy", err);
-        return;
-    }
-    pthread_rwlock_wrlock(&r->policy_lock);
-    struct coop_policy *old = r->policy;
-    char *detail = policy_diff(old, np);
-    coop_err e = coop_audit_config_change(r->store, req->principal.token_id, "policy",
-                                          detail ? detail : "{}");
-    if (e) {
-        pthread_rwlock_unlock(&r->policy_lock);
-        free(detail);
-        coop_policy_free(np);
-        coop_http_error(res, req, 503, "store_unavailable",
-                        "the change could not be logged, so it was not applied");
-        return;
-    }
-    r->policy = np;
-    pthread_rwlock_unlock(&r->policy_lock);
-    coop_policy_free(old);
-    free(detail);
-    coop_log_info("provider policy changed", COOP_F_STR("actor", req->principal.token_id));
-    struct json_object *j = coop_policy_to_json(np);
-    /* Readers no longer see old; np stays until the next change, which
-     * takes the write lock first. */
-    coop_http_json(res, 200, j);
-    json_object_put(j);
-}
-
 /* ---- life cycle ------------------------------------------------------------------ */
 
 static void router_curl_init(void)
@@ -277,10 +184,8 @@ coop_err coop_router_new(const struct coop_config *cfg, struct coop_store *store
     r->connect_timeout_ms = setting(cfg, "COOP_ROUTER_CONNECT_TIMEOUT_MS", 10000, 50, 120000);
     long keepalive = setting(cfg, "COOP_ROUTER_KEEPALIVE_MS", 15000, 10, 600000);
     router_retry_settings(cfg, &r->retry, r->timeout_ms);
-    char msg[200] = "";
-    err = coop_policy_load(cfg, &r->policy, msg, sizeof msg);
+    err = policy_admin_init(r);
     if (err) {
-        fprintf(stderr, "coopd: %s\n", msg);
         coop_router_free(r);
         return err;
     }
@@ -312,8 +217,10 @@ coop_err coop_router_register(struct coop_router *r, struct coop_http_server *sr
         {"POST", "/v1/chat/completions", COOP_SCOPE_LLM, CHAT_MAX_BODY, chat_handler, r, false},
         {"GET", "/v1/models", COOP_SCOPE_LLM, 0, models_handler, r, false},
         {"POST", "/v1/ask", COOP_SCOPE_LLM, CHAT_MAX_BODY, router_ask_handler, r, false},
-        {"GET", "/v1/admin/policy", COOP_SCOPE_ADMIN, 0, policy_get, r, false},
-        {"PUT", "/v1/admin/policy", COOP_SCOPE_ADMIN, POLICY_MAX_BODY, policy_put, r, false},
+        {"GET", "/v1/admin/policy", COOP_SCOPE_ADMIN, 0, policy_get_handler, r, false},
+        {"PUT", "/v1/admin/policy", COOP_SCOPE_ADMIN, POLICY_MAX_BODY, policy_put_handler, r,
+         false},
+        {"DELETE", "/v1/admin/policy", COOP_SCOPE_ADMIN, 0, policy_delete_handler, r, false},
         {"POST", "/v1/messages", COOP_SCOPE_LLM | COOP_ROUTE_ANTHROPIC, CHAT_MAX_BODY,
          router_messages_handler, r, false},
         {"GET", "/v1/admin/usage", COOP_SCOPE_ADMIN, 0, usage_handler, r, false},
@@ -343,6 +250,8 @@ coop_err coop_router_start(struct coop_router *r)
                                &r->usage);
     if (!err)
         err = client_start(r->client);
+    if (!err)
+        err = policy_watch_start(r);
     return err;
 }
 
@@ -350,6 +259,7 @@ void coop_router_stop(struct coop_router *r)
 {
     if (!r)
         return;
+    policy_watch_stop(r);
     client_stop(r->client);
     audit_queue_free(r->audit);
     r->audit = NULL;
@@ -366,7 +276,7 @@ void coop_router_free(struct coop_router *r)
     for (size_t i = 0; i < sizeof r->pools / sizeof r->pools[0]; i++)
         key_pool_free(r->pools[i]);
     budget_free(r->budget);
-    coop_policy_free(r->policy);
+    policy_admin_dispose(r);
     pthread_rwlock_destroy(&r->policy_lock);
     free(r);
 }

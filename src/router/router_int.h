@@ -102,12 +102,30 @@ void key_pool_var(const struct coop_provider_ops *ops, char *out, size_t size);
 #define MAX_ANSWER (16u << 20)
 #define MAX_SSE_EVENT (4u << 20)
 
+/* Where the policy in force comes from (policy_admin.c). */
+struct policy_origin {
+    bool stored;           /* the store's, else COOP_POLICY_FILE's or the built-in one */
+    int64_t version;       /* the stored version (0: nothing ever stored) */
+    int64_t changed_at;    /* when the stored version was written (ms) */
+    char changed_by[128];  /* the token id that wrote it */
+};
+
 struct coop_router {
     const struct coop_config *cfg;
     struct coop_store *store;
     struct coop_vault *vault;
     pthread_rwlock_t policy_lock;
-    struct coop_policy *policy;
+    struct coop_policy *policy;      /* in force: base_policy or a stored one */
+    struct coop_policy *base_policy; /* COOP_POLICY_FILE or built in, as loaded at start */
+    /* One change of the policy in force at a time (PUT, DELETE, reload);
+     * the fields below are its. */
+    pthread_mutex_t policy_sync;
+    bool policy_sync_init;
+    struct policy_origin policy_from; /* also written under policy_lock */
+    int64_t policy_seen;              /* the stored version last looked at */
+    bool policy_seen_doc;             /* that version holds a policy */
+    bool policy_store_failing;        /* the last look failed (logged once) */
+    struct policy_watch *policy_watch;
     const struct coop_sanitizer *sanitizer; /* the app's, borrowed */
     struct router_client *client;
     long timeout_ms;
@@ -119,6 +137,22 @@ struct coop_router {
     struct router_budget *budget; /* limits and rate buckets (budget.c) */
     struct usage_writer *usage;   /* usage counters' writer thread (usage.c) */
 };
+
+/* ---- the policy in force and its admin API (policy_admin.c) ----------------------- */
+
+struct policy_watch;
+/* Loads the base policy and the stored one (which takes precedence), and
+ * logs where the policy in force comes from. */
+coop_err policy_admin_init(struct coop_router *r);
+void policy_admin_dispose(struct coop_router *r);
+/* The thread applying changes other instances make to the stored policy. */
+coop_err policy_watch_start(struct coop_router *r);
+void policy_watch_stop(struct coop_router *r);
+/* GET, PUT and DELETE /v1/admin/policy. */
+void policy_get_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
+void policy_put_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx);
+void policy_delete_handler(struct coop_http_request *req, struct coop_http_response *res,
+                           void *ctx);
 
 /* The policy in force, held for reading until policy_release. */
 const struct coop_policy *router_policy_hold(struct coop_router *r);

@@ -57,6 +57,22 @@ const struct coop_migration coop_router_migrations[] = {
      " id BIGINT PRIMARY KEY,"
      " doc TEXT NOT NULL,"
      " updated_at BIGINT NOT NULL);"},
+    /* The provider policy set through the admin API (policy_admin.c): one
+     * row; doc NULL once the stored policy is removed; version moves on
+     * every change, so other instances see a change with one cheap read. */
+    {"router.002",
+     "CREATE TABLE router_policy ("
+     " id INTEGER PRIMARY KEY,"
+     " doc TEXT,"
+     " version INTEGER NOT NULL,"
+     " updated_at INTEGER NOT NULL,"
+     " updated_by TEXT NOT NULL);",
+     "CREATE TABLE router_policy ("
+     " id BIGINT PRIMARY KEY,"
+     " doc TEXT,"
+     " version BIGINT NOT NULL,"
+     " updated_at BIGINT NOT NULL,"
+     " updated_by TEXT NOT NULL);"},
     {NULL, NULL, NULL},
 };
 

@@ -274,8 +274,14 @@ def run_admin(c, col, tokens):
     assert r.status == 403, r.body[:300]
     r = col.keep("policy get", c.get("/v1/admin/policy", token=ADMIN))
     assert r.status == 200, r.body[:300]
-    r = col.keep("policy put", c.request("PUT", "/v1/admin/policy", body=r.json(), token=ADMIN))
+    doc = r.json()
+    r = col.keep("policy put", c.request("PUT", "/v1/admin/policy", body=doc, token=ADMIN))
     assert r.status == 200, r.body[:300]
+    # removed and stored again: the store dump holds the stored policy
+    r = col.keep("policy delete", c.request("DELETE", "/v1/admin/policy", token=ADMIN))
+    assert r.status == 200, r.body[:300]
+    r = col.keep("policy put again", c.request("PUT", "/v1/admin/policy", body=doc, token=ADMIN))
+    assert r.status == 200 and r.header("X-Coop-Policy-Source") == "store", r.body[:300]
     r = col.keep("sanitizer rules", c.get("/v1/admin/sanitizer/rules", token=ADMIN))
     assert r.status == 200, r.body[:300]
     r = col.keep("hosts sync", c.post("/v1/admin/hosts/sync", {"kind": "codeowners", "repo": HOSTED}, token=ADMIN))
