@@ -529,13 +529,37 @@ static bool change(struct coop_router *r, struct coop_http_request *req,
     return true;
 }
 
+/* In production a policy must pass the startup compliance checks: stored,
+ * one that fails them would stop the next start. why gets the first
+ * failure (fixed words and a provider name). */
+static bool compliant(const struct coop_router *r, const struct coop_policy *np, char *why,
+                      size_t len)
+{
+    if (!r->cfg->production)
+        return true;
+    struct coop_buf out;
+    coop_buf_init(&out, 1u << 16);
+    int failures = coop_router_check(r->cfg, np, &out, NULL);
+    const char *fail = out.data ? strstr(out.data, "FAIL ") : NULL;
+    size_t n = fail ? strcspn(fail + 5, "\n") : 0;
+    snprintf(why, len, "in production the policy must pass the startup compliance checks: %.*s",
+             (int)(n < 160 ? n : 160), fail ? fail + 5 : "see coopd check");
+    coop_buf_dispose(&out);
+    return failures == 0;
+}
+
 void policy_put_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     struct coop_router *r = ctx;
     struct coop_policy *np = NULL;
-    char err[200] = "";
+    char err[240] = "";
     if (coop_policy_parse(req->body, req->body_len, &np, err, sizeof err)) {
         coop_http_error(res, req, 400, "invalid_policy", err);
+        return;
+    }
+    if (!compliant(r, np, err, sizeof err)) {
+        coop_policy_free(np);
+        coop_http_error(res, req, 400, "policy_not_compliant", err);
         return;
     }
     pthread_mutex_lock(&r->policy_sync);

@@ -4,7 +4,9 @@ restarts (the stored policy takes precedence over COOP_POLICY_FILE, and the
 start says so in the log); a malformed PUT is 400 and leaves the stored
 policy as it was; DELETE goes back to COOP_POLICY_FILE; a change whose
 config-change entry or stored row cannot be written is 503 and changes
-nothing (memory, store, log); two coopd on one store: a change on one is
+nothing (memory, store, log); in production a PUT failing the compliance
+checks is refused, and a stored policy that does not parse stops the start;
+two coopd on one store: a change on one is
 enforced by the other within a few seconds (SQLite: its poll; PostgreSQL:
 LISTEN/NOTIFY, the poll set to an hour so only the notification can do it).
 No provider key in the stored policy, the store or the logs.
@@ -233,6 +235,45 @@ def test_change_not_written_is_503_and_changes_nothing():
         cleanup(c)
 
 
+def test_production_refuses_a_noncompliant_policy_and_a_bad_stored_one():
+    """In production a PUT must pass the startup compliance checks (stored,
+    a failing policy would stop the next start); a stored policy that does
+    not parse stops the start instead of giving way to the file's."""
+    e = env(COOP_MASTER_KEY="AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", COOP_TLS_TERMINATED_BY_PROXY="1")
+    c = SlowCoopd(env=e, production=True, data_dir=tempfile.mkdtemp(prefix="coop-e2e-policy-")).__enter__()
+    try:
+        doc = json.loads(json.dumps(FULL_POLICY))
+        doc["providers"]["deepseek"]["dpa_approved"] = False
+        r = c.request("PUT", "/v1/admin/policy", body=doc, token=ADMIN)
+        assert_error_shape(r, 400)
+        assert r.json()["error"]["code"] == "policy_not_compliant" and "deepseek" in r.json()["error"]["message"]
+        assert stored(c) is None and policy_changes(c) == []
+        assert c.request("PUT", "/v1/admin/policy", body=blocking_doc(), token=ADMIN).status == 200
+        c = restart(c)  # the stored policy passes the checks at start
+        assert deepseek_refused(c)
+        assert c.stop() == 0
+        c.check_log_json()
+        c.sql_exec("UPDATE router_policy SET doc = '{\"providers\":{\"nope\":{}}}', version = version + 1")
+        bad = SlowCoopd(env={k: v for k, v in c.env.items() if k.startswith("COOP_") and k != "COOP_LISTEN"},
+                        data_dir=c.data_dir)
+        bad.start(wait=False)
+        try:
+            rc = bad.proc.wait(240)
+        finally:
+            if bad.proc.poll() is None:
+                bad.kill()
+        bad.log_file.close()
+        assert rc != 0
+        assert "the stored provider policy is refused" in bad.log(), bad.log()[-2000:]
+        c.sql_exec("UPDATE router_policy SET doc = NULL, version = version + 1")
+        c = restart(c)
+        assert [x for x in c.log_lines() if x["msg"] == "provider policy in force comes from COOP_POLICY_FILE"]
+        assert not deepseek_refused(c)
+        assert c.stop() == 0
+    finally:
+        cleanup(c)
+
+
 def wait_until(fn, what, timeout=10):
     deadline = time.time() + timeout
     while not fn():
@@ -254,7 +295,8 @@ def test_two_instances_share_the_stored_policy():
         assert r.status == 200, r.body
         wait_until(lambda: deepseek_refused(c2), "the second instance did not apply the change")
         assert chat(c2, "openai", token=ADMIN).status == 403
-        assert [x for x in c2.log_lines() if x["msg"] == "provider policy changed in the store"]
+        wait_until(lambda: [x for x in c2.log_lines() if x["msg"] == "provider policy changed in the store"],
+                   "the second instance did not log the change")
         # removed on the second: the first goes back to the file's policy
         r = c2.request("DELETE", "/v1/admin/policy", token=ADMIN)
         assert r.status == 200 and r.json()["providers"]["deepseek"]["enabled"] is True, r.body
