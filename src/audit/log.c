@@ -191,8 +191,8 @@ coop_err coop_audit_config_change(struct coop_store *store, const char *actor, c
     return err;
 }
 
-coop_err coop_audit_config_change_conn(struct coop_conn *conn, const char *actor,
-                                       const char *what, const char *detail)
+coop_err coop_audit_config_change_conn(struct coop_conn *conn, const char *actor, const char *what,
+                                       const char *detail)
 {
     if (!conn || !what || too_long(actor, 128) || too_long(what, 128) || too_long(detail, 16384))
         return COOP_ERR_INVALID;

@@ -51,8 +51,7 @@ int coop_cmd_attest(int argc, char **argv)
      * /v1/admin/policy) when there is one, else the configured one
      * (COOP_POLICY_FILE or the built-in one). */
     struct coop_policy *policy = NULL;
-    if (coop_policy_load_in_force(&app.config, app.store, &policy, msg, sizeof msg) ==
-        COOP_ERR_OK)
+    if (coop_policy_load_in_force(&app.config, app.store, &policy, msg, sizeof msg) == COOP_ERR_OK)
         coop_attest_set_policy_source(configured_policy, policy);
     else
         fprintf(stderr, "coopd attest: provider policy not loaded: %s\n", msg);

@@ -26,9 +26,9 @@
 #include <time.h>
 
 #define POLICY_CHANNEL "coop_policy"
-#define DETAIL_MAX 16000         /* under the config-change log's 16 KiB */
-#define WATCH_SLICE_MS 250       /* how long a stop may wait */
-#define LISTEN_RETRY_MS 5000     /* between attempts to listen */
+#define DETAIL_MAX 16000     /* under the config-change log's 16 KiB */
+#define WATCH_SLICE_MS 250   /* how long a stop may wait */
+#define LISTEN_RETRY_MS 5000 /* between attempts to listen */
 #define STORED_POLICY_MAX (4u << 20)
 
 /* ---- the stored row ------------------------------------------------------------ */
@@ -81,8 +81,8 @@ static coop_err read_version(void *ctx, const struct coop_row *row)
 static coop_err stored_version(struct coop_store *store, int64_t *out /* OUT */)
 {
     *out = 0;
-    return coop_store_query(store, "SELECT version FROM router_policy WHERE id = 1",
-                            COOP_NOPARAMS, read_version, out);
+    return coop_store_query(store, "SELECT version FROM router_policy WHERE id = 1", COOP_NOPARAMS,
+                            read_version, out);
 }
 
 coop_err coop_policy_load_in_force(const struct coop_config *cfg, struct coop_store *store,
@@ -439,13 +439,13 @@ static coop_err change_tx(struct coop_conn *conn, void *ctx)
     struct change *c = ctx;
     coop_err err = coop_audit_config_change_conn(conn, c->actor, "policy", c->detail);
     if (!err && c->doc)
-        err = coop_conn_exec(conn,
-                             "INSERT INTO router_policy (id, doc, version, updated_at, updated_by) "
-                             "VALUES (1, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                             "doc = excluded.doc, version = router_policy.version + 1, "
-                             "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                             COOP_PARAMS(COOP_PT(c->doc), COOP_PI(c->now), COOP_PT(c->actor)),
-                             NULL);
+        err =
+            coop_conn_exec(conn,
+                           "INSERT INTO router_policy (id, doc, version, updated_at, updated_by) "
+                           "VALUES (1, ?, 1, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                           "doc = excluded.doc, version = router_policy.version + 1, "
+                           "updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                           COOP_PARAMS(COOP_PT(c->doc), COOP_PI(c->now), COOP_PT(c->actor)), NULL);
     else if (!err)
         err = coop_conn_exec(conn,
                              "UPDATE router_policy SET doc = NULL, version = version + 1, "
@@ -463,7 +463,7 @@ static void set_origin_headers(struct coop_http_response *res, const struct coop
 {
     const struct policy_origin *o = &r->policy_from;
     coop_http_set_header(res, "X-Coop-Policy-Source",
-                         o->stored                                    ? "store"
+                         o->stored                                     ? "store"
                          : coop_config_get(r->cfg, "COOP_POLICY_FILE") ? "file"
                                                                        : "built-in");
     if (o->stored) {
@@ -571,8 +571,7 @@ void policy_put_handler(struct coop_http_request *req, struct coop_http_response
     pthread_mutex_unlock(&r->policy_sync);
 }
 
-void policy_delete_handler(struct coop_http_request *req, struct coop_http_response *res,
-                           void *ctx)
+void policy_delete_handler(struct coop_http_request *req, struct coop_http_response *res, void *ctx)
 {
     struct coop_router *r = ctx;
     pthread_mutex_lock(&r->policy_sync);

@@ -104,10 +104,10 @@ void key_pool_var(const struct coop_provider_ops *ops, char *out, size_t size);
 
 /* Where the policy in force comes from (policy_admin.c). */
 struct policy_origin {
-    bool stored;           /* the store's, else COOP_POLICY_FILE's or the built-in one */
-    int64_t version;       /* the stored version (0: nothing ever stored) */
-    int64_t changed_at;    /* when the stored version was written (ms) */
-    char changed_by[128];  /* the token id that wrote it */
+    bool stored;          /* the store's, else COOP_POLICY_FILE's or the built-in one */
+    int64_t version;      /* the stored version (0: nothing ever stored) */
+    int64_t changed_at;   /* when the stored version was written (ms) */
+    char changed_by[128]; /* the token id that wrote it */
 };
 
 struct coop_router {
