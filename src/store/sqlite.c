@@ -55,6 +55,7 @@ struct db_file {
     pthread_cond_t ckpt_done;
     int conns;
     bool running, stop, asked;
+    int ckpt_log; /* log length (frames) at the end of the last pass */
     pthread_t thread;
     sqlite3 *ckpt_db; /* the checkpointer's own connection */
 };
@@ -161,7 +162,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     struct db_file *f = arg;
     if (frames >= CKPT_PAGES) {
         pthread_mutex_lock(&f->lock);
-        if (!f->asked) {
+        /* A pass per CKPT_PAGES new frames, as SQLite's own checkpoints;
+         * a log shorter than at the last pass has started over. */
+        if (!f->asked && (frames < f->ckpt_log || frames - f->ckpt_log >= CKPT_PAGES)) {
             f->asked = true;
             pthread_cond_signal(&f->wake);
         }
@@ -208,8 +211,9 @@ static void *checkpointer_main(void *arg)
 
         pthread_mutex_lock(&f->lock);
         /* Commits during the pass found it asked already; the next commit
-         * that still leaves the log long asks again. */
+         * that leaves CKPT_PAGES more frames asks again. */
         f->asked = false;
+        f->ckpt_log = rc == SQLITE_OK && log > 0 ? log : 0;
     }
     pthread_mutex_unlock(&f->lock);
     return NULL;
