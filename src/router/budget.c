@@ -9,7 +9,7 @@
  * and per-customer and per-token overrides), kept in the store so it
  * survives restarts and is shared by every coopd on one database; each
  * instance reads it again every COOP_BUDGET_RELOAD_MS. Every change is
- * written to the config-change log first.
+ * written to the config-change log in the same transaction.
  *
  * Tokens per day are counted in the store (usage.c), so every instance
  * sees the same day's total. Requests per minute are token buckets in this
@@ -479,13 +479,20 @@ void budget_get_handler(struct coop_http_request *req, struct coop_http_response
 }
 
 struct store_doc {
+    const char *actor;
+    const char *detail;
     const char *text;
 };
 
+/* The log entry and the document in one transaction: a change that cannot
+ * be logged is not stored, and one that cannot be stored is not logged. */
 static coop_err store_doc_tx(struct coop_conn *conn, void *ctx)
 {
     const struct store_doc *d = ctx;
     int64_t now = coop_clock_now_ms();
+    coop_err err = coop_audit_config_change_conn(conn, d->actor, "budgets", d->detail);
+    if (err)
+        return err;
     return coop_conn_exec(conn,
                           "INSERT INTO router_budgets (id, doc, updated_at) VALUES (1, ?, ?) "
                           "ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, "
@@ -513,13 +520,9 @@ void budget_put_handler(struct coop_http_request *req, struct coop_http_response
     struct coop_buf detail;
     coop_buf_init(&detail, BUDGET_MAX_BODY * 2);
     coop_buf_printf(&detail, "{\"budgets\":%s}", text);
-    /* Logged first: a change that cannot be logged is not applied. */
-    coop_err err = coop_audit_config_change(r->store, req->principal.token_id, "budgets",
-                                            detail.data ? detail.data : "{}");
+    struct store_doc d = {req->principal.token_id, detail.data ? detail.data : "{}", text};
+    coop_err err = coop_store_tx(r->store, true, store_doc_tx, &d);
     coop_buf_dispose(&detail);
-    struct store_doc d = {text};
-    if (!err)
-        err = coop_store_tx(r->store, true, store_doc_tx, &d);
     if (err) {
         json_object_put(doc);
         coop_http_error(res, req, 503, "store_unavailable",

@@ -245,6 +245,31 @@ def test_usage_counts_and_admin_scope():
         assert 'coop_llm_budget_refusals_total{limit="tokens"} 1' in metrics
 
 
+def test_budgets_not_stored_are_not_logged():
+    """A budgets document the store refuses (a trigger) is 503, and its
+    config-change entry, written in the same transaction, is not kept."""
+    from coopd_harness import e2e_on_postgres
+    with SlowCoopd(env=env()) as c:
+        if e2e_on_postgres():
+            c.sql_exec("CREATE FUNCTION coop_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$")
+            c.sql_exec("CREATE TRIGGER coop_test_refuse BEFORE INSERT OR UPDATE ON router_budgets "
+                       "FOR EACH ROW EXECUTE FUNCTION coop_test_refuse()")
+        else:
+            c.sql_exec("CREATE TRIGGER coop_test_refuse BEFORE INSERT ON router_budgets "
+                       "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        r = c.request("PUT", "/v1/admin/budgets", token=ADMIN,
+                      body={"customers": {"acme": {"tokens_per_day": 5}}})
+        assert_error_shape(r, 503)
+        assert c.sql("SELECT COUNT(*) FROM config_changes WHERE what = 'budgets'") == [[0]]
+        assert c.get("/v1/admin/budgets", token=ADMIN).json()["document"] == {}
+        c.sql_exec("DROP TRIGGER coop_test_refuse" + (" ON router_budgets" if e2e_on_postgres() else ""))
+        r = c.request("PUT", "/v1/admin/budgets", token=ADMIN,
+                      body={"customers": {"acme": {"tokens_per_day": 5}}})
+        assert r.status == 200, r.body
+        assert c.sql("SELECT COUNT(*) FROM config_changes WHERE what = 'budgets'") == [[1]]
+
+
 def test_bad_budget_setting_stops_start():
     """A budget setting that is not a whole number stops the server (a typo
     must not leave a budget unlimited); the log names the variable only."""
