@@ -223,6 +223,37 @@ static void test_config_change_tamper(void **state)
     expect_broken(s, COOP_AUDIT_CHAIN_CONFIG, 1);
 }
 
+struct conn_change {
+    const char *what;
+    coop_err then; /* what the transaction returns after the append */
+};
+
+static coop_err conn_change_tx(struct coop_conn *conn, void *ctx)
+{
+    const struct conn_change *c = ctx;
+    coop_err err = coop_audit_config_change_conn(conn, "tok_1", c->what, "{\"action\":\"put\"}");
+    return err ? err : c->then;
+}
+
+/* An entry appended inside the caller's transaction goes with it: rolled
+ * back, it leaves no entry and the chain intact; committed, it links up
+ * with the entries appended on their own. */
+static void test_config_change_in_callers_transaction(void **state)
+{
+    struct coop_store *s = *state;
+    assert_int_equal(coop_audit_config_change(s, "env", "byok.put", "{}"), COOP_ERR_OK);
+    struct conn_change failed = {"policy", COOP_ERR_STORE};
+    assert_int_equal(coop_store_tx(s, true, conn_change_tx, &failed), COOP_ERR_STORE);
+    expect_intact(s, COOP_AUDIT_CHAIN_CONFIG, 1);
+    struct conn_change ok = {"policy", COOP_ERR_OK};
+    assert_int_equal(coop_store_tx(s, true, conn_change_tx, &ok), COOP_ERR_OK);
+    assert_int_equal(coop_audit_config_change(s, "env", "budgets", "{}"), COOP_ERR_OK);
+    expect_intact(s, COOP_AUDIT_CHAIN_CONFIG, 3);
+    struct conn_change bad = {NULL, COOP_ERR_OK};
+    assert_int_equal(coop_store_tx(s, true, conn_change_tx, &bad), COOP_ERR_INVALID);
+    expect_intact(s, COOP_AUDIT_CHAIN_CONFIG, 3);
+}
+
 static void test_purge_keeps_chain_verifiable(void **state)
 {
     struct coop_store *s = *state;
@@ -418,6 +449,7 @@ int main(void)
         CASE(test_removed_tail_is_found),
         CASE(test_removed_head_is_found),
         CASE(test_config_change_tamper),
+        CASE(test_config_change_in_callers_transaction),
         CASE(test_purge_keeps_chain_verifiable),
         CASE(test_retention_is_configurable),
         CASE(test_purger_thread),
