@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential pkg-config cmake ninja-build clang libclang-rt-14-dev
   libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev libjson-c-dev
   libsqlite3-dev libpq-dev postgresql libssl-dev
-  libvectorscan-dev libpcre2-dev libcmocka-dev
+  libvectorscan-dev libpcre2-dev libcmocka-dev zlib1g-dev
   openssl git curl python3 wrk time
   chromium
 )

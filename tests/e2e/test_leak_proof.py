@@ -34,10 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
-from coopd_harness import SOURCE_DIR, Coopd, run_tests  # noqa: E402
+from coopd_harness import SOURCE_DIR, Coopd, pg_rows, run_tests  # noqa: E402
 import host_emulator  # noqa: E402
 from provider_emulator import REPLY, Emulator  # noqa: E402
 
@@ -319,15 +320,25 @@ def wait_jobs(c, timeout=120):
         time.sleep(0.1)
 
 
+def inflated(v):
+    """A blob's zlib content (webhook bodies are stored deflated), else b""."""
+    try:
+        return zlib.decompress(bytes(v))
+    except zlib.error:
+        return b""
+
+
 def db_dump(path):
-    """Every row of every table, as text (job rows, audit rows, ...)."""
+    """Every row of every table, as text (job rows, audit rows, ...), with
+    deflated blobs also inflated, so that compression cannot hide a secret."""
     db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
     out = []
     try:
         for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
             for row in db.execute('SELECT * FROM "%s"' % table.replace('"', '""')):
-                out.append(("%s row" % table, repr(row).encode() + b"".join(
-                    bytes(v) for v in row if isinstance(v, (bytes, memoryview)))))
+                blobs = [bytes(v) for v in row if isinstance(v, (bytes, memoryview))]
+                out.append(("%s row" % table, repr(row).encode() + b"".join(blobs) +
+                            b"".join(inflated(b) for b in blobs)))
     finally:
         db.close()
     return out
@@ -418,6 +429,12 @@ def test_no_secret_or_content_anywhere():
             # On PostgreSQL (e2e-pg): a dump of the schema, rows and all.
             rows = live_store + [("store (stopped)", c.store_dump())]
             assert all(b"coop_jobs" in d for _, d in rows)
+            # The dump shows bytea in hex: the delivery bodies, inflated.
+            bodies = pg_rows(c.env["COOP_STORE"], "SELECT encode(body, 'hex') AS b, body_encoding"
+                                                  " FROM coop_webhook_deliveries")
+            assert bodies
+            rows += [("delivery body", zlib.decompress(bytes.fromhex(b)) if e == "zlib"
+                      else bytes.fromhex(b)) for b, e in bodies]
         else:
             rows = db_dump(os.path.join(data_dir, "coop.db"))
             assert any(w.startswith("coop_jobs") for w, _ in rows) and any("audit" in w for w, _ in rows), \

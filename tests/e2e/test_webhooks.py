@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 from coopd_harness import COOPD, SOURCE_DIR, Coopd, assert_error_shape, run_tests  # noqa: E402
@@ -92,6 +93,14 @@ def wait_processed(c, timeout=180):
     raise AssertionError("jobs still pending after %ss" % timeout)
 
 
+def stored_body(conn, where):
+    """The JSON text of a stored delivery, inflated if it was stored deflated."""
+    body, encoding = conn.execute("SELECT body, body_encoding FROM coop_webhook_deliveries"
+                                  " WHERE " + where).fetchone()
+    assert encoding in ("identity", "zlib"), encoding
+    return zlib.decompress(body) if encoding == "zlib" else bytes(body)
+
+
 def test_every_source_accepted_once():
     with Coopd(env=SECRETS) as c:
         body = small_push(1)
@@ -134,7 +143,7 @@ def test_every_source_accepted_once():
             jobs = conn.execute("SELECT kind, state FROM coop_jobs WHERE " + WEBHOOK_JOBS).fetchall()
             purges = conn.execute("SELECT kind, state, run_at > ? FROM coop_jobs WHERE kind LIKE '%.purge'"
                                   " ORDER BY id", (int(time.time() * 1000),)).fetchall()
-            stored_slack = conn.execute("SELECT body FROM coop_webhook_deliveries WHERE source='slack'").fetchone()[0]
+            stored_slack = stored_body(conn, "source = 'slack'")
         assert rows[("github", "gh-1")] == (1, 1, "push"), rows
         assert rows[("github", "gh-ping")] == (1, 0, ""), rows
         assert rows[("gitlab", "gl-uuid-1")] == (1, 1, "push"), rows
@@ -171,6 +180,52 @@ def test_every_source_accepted_once():
         assert 'coop_jobs{state="done"} 8' in metrics, metrics
         for secret in (GH, GL_TOKEN, BB, SLACK):
             assert secret not in c.log()
+
+
+def test_large_body_stored_deflated():
+    """A body of 1 KB or more is stored deflated, byte for byte what was sent,
+    and processed like any other; a smaller one is stored as it came. A
+    deflated body that is corrupt in the store is recorded as unparsable, not
+    retried and not a crash."""
+    with Coopd(env=SECRETS) as c:
+        small = small_push(1)
+        pushes = [json.loads(small_push(n)) for n in range(2, 14)]
+        big = json.dumps(dict(pushes[0], commits=[p["commits"][0] for p in pushes])).encode()
+        assert len(small) < 1024 <= len(big)
+        for body, key in ((small, "small"), (big, "big")):
+            r = c.post("/webhooks/github", body, headers=github_headers(body, key))
+            assert r.status == 202, r.body
+        wait_processed(c)
+        with db(c) as conn:
+            stored = {d: (bytes(b), e) for d, b, e in conn.execute(
+                "SELECT delivery, body, body_encoding FROM coop_webhook_deliveries")}
+            done = dict(conn.execute(
+                "SELECT d.delivery, p.summary FROM coop_webhook_deliveries d"
+                " JOIN coop_webhook_processed p ON p.delivery_id = d.id"))
+        assert stored["small"] == (small, "identity"), stored["small"][1]
+        assert stored["big"][1] == "zlib" and len(stored["big"][0]) < len(big) // 2
+        assert zlib.decompress(stored["big"][0]) == big
+        assert done == {"small": "push", "big": "push"}, done
+
+        # A third delivery, its stored body then damaged before the worker reads it.
+        with db(c) as conn:
+            conn.execute("CREATE TRIGGER damage AFTER INSERT ON coop_webhook_deliveries"
+                         " BEGIN UPDATE coop_webhook_deliveries SET body = substr(body, 1, 40)"
+                         " WHERE id = NEW.id; END")
+        big2 = big.replace(b'"ref"', b'"ref2"', 1)
+        r = c.post("/webhooks/github", big2, headers=github_headers(big2, "damaged"))
+        assert r.status == 202, r.body
+        deadline = time.time() + 20
+        summary = None
+        while time.time() < deadline and summary is None:
+            with db(c) as conn:
+                row = conn.execute("SELECT p.summary FROM coop_webhook_deliveries d JOIN"
+                                   " coop_webhook_processed p ON p.delivery_id = d.id"
+                                   " WHERE d.delivery = 'damaged'").fetchone()
+            summary = row[0] if row else None
+            time.sleep(0.1)
+        assert summary == "unparsable", summary
+        assert c.get("/healthz").status == 200
 
 
 def test_refusals():
