@@ -106,6 +106,11 @@ coop_err coop_http_set_header(struct coop_http_response *res, const char *name, 
  */
 void coop_http_error(struct coop_http_response *res, const struct coop_http_request *req,
                      unsigned status, const char *code, const char *message);
+
+/* Anthropic's error type for an HTTP status ("invalid_request_error",
+ * "rate_limit_error", ...; "api_error" for any other), as the errors of
+ * COOP_ROUTE_ANTHROPIC routes and the router's /v1/messages stream carry it. */
+const char *coop_http_anthropic_error_type(unsigned status);
 /* Serializes obj as the body with status; does not take obj's reference. */
 void coop_http_json(struct coop_http_response *res, unsigned status, struct json_object *obj);
 /* Sets a preformatted JSON body. */

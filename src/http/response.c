@@ -52,8 +52,7 @@ coop_err coop_http_set_header(struct coop_http_response *res, const char *name, 
     return COOP_ERR_OK;
 }
 
-/* Anthropic's error type for a status. */
-static const char *anthropic_type(unsigned status)
+const char *coop_http_anthropic_error_type(unsigned status)
 {
     switch (status) {
     case 400:
@@ -91,7 +90,7 @@ void coop_http_error(struct coop_http_response *res, const struct coop_http_requ
     res->content_type = NULL;
     coop_buf_reset(&res->body);
     if (anthropic_route(req)) {
-        const char *type = anthropic_type(status);
+        const char *type = coop_http_anthropic_error_type(status);
         coop_buf_puts(&res->body, "{\"type\":\"error\",\"error\":{\"type\":");
         coop_buf_json_str(&res->body, type, strlen(type));
         coop_buf_puts(&res->body, ",");

@@ -27,37 +27,12 @@
 
 /* ---- errors ------------------------------------------------------------------- */
 
-static const char *error_type(unsigned status)
-{
-    switch (status) {
-    case 400:
-        return "invalid_request_error";
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 529:
-    case 503:
-        return "overloaded_error";
-    case 504:
-        return "timeout_error";
-    default:
-        return "api_error";
-    }
-}
-
 /* {"type":"error","error":{"type","message","code","request_id"},"request_id"}:
  * Anthropic's shape, carrying Coop's code and request id as well. */
 void messages_error_json(struct coop_buf *b, unsigned status, const char *code, const char *message,
                          const char *request_id)
 {
-    const char *type = error_type(status);
+    const char *type = coop_http_anthropic_error_type(status);
     coop_buf_puts(b, "{\"type\":\"error\",\"error\":{\"type\":");
     coop_buf_json_str(b, type, strlen(type));
     coop_buf_puts(b, ",\"message\":");

@@ -514,6 +514,7 @@ static void webhook_route(struct coop_http_request *req, struct coop_http_respon
 /* ---- processing --------------------------------------------------------------------- */
 
 struct loaded {
+    size_t max_stored; /* refuse (COOP_ERR_TOO_LARGE) a body stored larger; 0: any */
     const struct coop_webhook_source *src;
     char event[128];
     char delivery[160];
@@ -574,6 +575,8 @@ static coop_err load_row(void *ctx, const struct coop_row *row)
     const char *encoding = coop_row_text(row, 4, NULL);
     size_t n = 0;
     const void *b = coop_row_blob(row, 3, &n);
+    if (l->max_stored && n > l->max_stored)
+        return COOP_ERR_TOO_LARGE;
     if (encoding && strcmp(encoding, "zlib") == 0)
         return inflate_body(b, n, &l->body, &l->len);
     if (encoding && strcmp(encoding, "identity") != 0)
@@ -588,14 +591,16 @@ static coop_err load_row(void *ctx, const struct coop_row *row)
     return COOP_ERR_OK;
 }
 
-coop_err coop_webhook_load_events(struct coop_conn *conn, const char *job_payload,
-                                  struct coop_event **events)
+/* coop_webhook_load_events, refusing with COOP_ERR_TOO_LARGE a body stored
+ * in more than max_stored bytes (0: any size). */
+static coop_err load_events(struct coop_conn *conn, const char *job_payload, size_t max_stored,
+                            struct coop_event **events)
 {
     int64_t id;
     *events = NULL;
     if (!job_payload || coop_parse_i64(job_payload, &id))
         return COOP_ERR_INVALID;
-    struct loaded l = {0};
+    struct loaded l = {.max_stored = max_stored};
     coop_err err = coop_conn_query(conn,
                                    "SELECT source, delivery, event, body, body_encoding FROM"
                                    " coop_webhook_deliveries WHERE id = ?",
@@ -621,6 +626,12 @@ coop_err coop_webhook_load_events(struct coop_conn *conn, const char *job_payloa
         *events = NULL;
     }
     return err;
+}
+
+coop_err coop_webhook_load_events(struct coop_conn *conn, const char *job_payload,
+                                  struct coop_event **events)
+{
+    return load_events(conn, job_payload, 0, events);
 }
 
 static coop_err record(struct coop_conn *conn, const char *payload, int nevents,
@@ -652,20 +663,8 @@ static coop_err webhook_prepare(const struct coop_job *job, struct coop_conn *co
                                 void *ctx)
 {
     (void)ctx;
-    *out = NULL;
-    int64_t id, len = 0;
-    if (coop_parse_i64(job->payload, &id))
-        return COOP_ERR_INVALID;
-    coop_err err = coop_conn_query_int(conn,
-                                       "SELECT length(body) FROM coop_webhook_deliveries"
-                                       " WHERE id = ?",
-                                       COOP_PARAMS(COOP_PI(id)), &len);
-    if (err)
-        return err;
-    if (len > PREPARE_MAX_BODY)
-        return COOP_ERR_TOO_LARGE;
     struct coop_event *events = NULL;
-    err = coop_webhook_load_events(conn, job->payload, &events);
+    coop_err err = load_events(conn, job->payload, PREPARE_MAX_BODY, &events);
     *out = events;
     return err;
 }

@@ -191,8 +191,13 @@ def test_large_body_stored_deflated():
         small = small_push(1)
         pushes = [json.loads(small_push(n)) for n in range(2, 14)]
         big = json.dumps(dict(pushes[0], commits=[p["commits"][0] for p in pushes])).encode()
+        # Stored in over 64 KB even deflated: a worker does not parse it ahead
+        # of its job, the job parses it itself.
+        huge_push = json.loads(small_push(20))
+        huge_push["commits"][0]["message"] = "change\n\n" + os.urandom(80000).hex()
+        huge = json.dumps(huge_push).encode()
         assert len(small) < 1024 <= len(big)
-        for body, key in ((small, "small"), (big, "big")):
+        for body, key in ((small, "small"), (big, "big"), (huge, "huge")):
             r = c.post("/webhooks/github", body, headers=github_headers(body, key))
             assert r.status == 202, r.body
         wait_processed(c)
@@ -205,7 +210,9 @@ def test_large_body_stored_deflated():
         assert stored["small"] == (small, "identity"), stored["small"][1]
         assert stored["big"][1] == "zlib" and len(stored["big"][0]) < len(big) // 2
         assert zlib.decompress(stored["big"][0]) == big
-        assert done == {"small": "push", "big": "push"}, done
+        assert stored["huge"][1] == "zlib" and len(stored["huge"][0]) > 64 * 1024
+        assert zlib.decompress(stored["huge"][0]) == huge
+        assert done == {"small": "push", "big": "push", "huge": "push"}, done
 
         # A third delivery, its stored body then damaged before the worker reads it.
         with db(c) as conn:

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "pg_test.h"
+#include "store_both.h" /* SQLite, then PostgreSQL (COOP_TEST_PG) */
 
 #include "coop/graph.h"
 #include "graph/graph_int.h"
@@ -16,50 +16,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct coop_store *store;
 #define DAY (24LL * 3600 * 1000)
 #define T0 (1700000000000LL)
-
-/* The whole group runs on SQLite, then on PostgreSQL (COOP_TEST_PG: the
- * fixture's server or COOP_TEST_PG_URL) in a schema of its own. */
-static struct coop_test_pg pg;
-static bool on_pg;
-
-static int setup(void **state)
-{
-    if (on_pg && !coop_test_pg_open(&pg))
-        return -1;
-    if (coop_store_open(on_pg ? pg.url : "memory", 1, &store) != COOP_ERR_OK)
-        return -1;
-    return coop_store_migrate(store, NULL) == COOP_ERR_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    coop_store_close(store);
-    if (on_pg)
-        coop_test_pg_close(&pg);
-    return 0;
-}
-
-/* Runs the group on both backends; PostgreSQL's half is skipped without a
- * server, except on CI. */
-static int run_on_both(const struct CMUnitTest *tests, size_t n)
-{
-    int failed = _cmocka_run_group_tests("sqlite", tests, n, setup, teardown);
-    char base[1024];
-    coop_test_pg_base(base, sizeof base);
-    if (!base[0]) {
-        if (coop_test_pg_required()) {
-            fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server on CI\n");
-            return 1;
-        }
-        fprintf(stderr, "COOP_TEST_PG: no PostgreSQL server, its half is skipped\n");
-        return failed;
-    }
-    on_pg = true;
-    return failed + _cmocka_run_group_tests("postgres", tests, n, setup, teardown);
-}
 
 struct apply_args {
     const char *repo;
